@@ -1,0 +1,41 @@
+"""fairreprogram: fairness reprogramming of frozen classifiers.
+
+A small input trigger is tuned with a min-max objective (task loss against an
+adversary that tries to recover the sensitive attribute from the model's output)
+while the model's weights stay frozen. See the README for a quick start.
+"""
+
+from fairreprogram._version import __version__
+from fairreprogram.engine import (
+    Adversary,
+    Criterion,
+    Reprogrammer,
+    TrainConfig,
+    evaluate_model,
+    minmax_step,
+)
+from fairreprogram.estimators import FairReprogramClassifier
+from fairreprogram.metrics import FairnessEvaluation, evaluate_fairness
+from fairreprogram.models import MLPClassifier, ReprogrammedModel
+from fairreprogram.triggers import MaskOffsetTrigger, Trigger, available_triggers, build_trigger
+from fairreprogram.utils import FairnessWarning
+
+__all__ = [
+    "Adversary",
+    "Criterion",
+    "FairReprogramClassifier",
+    "FairnessEvaluation",
+    "FairnessWarning",
+    "MLPClassifier",
+    "MaskOffsetTrigger",
+    "ReprogrammedModel",
+    "Reprogrammer",
+    "TrainConfig",
+    "Trigger",
+    "__version__",
+    "available_triggers",
+    "build_trigger",
+    "evaluate_fairness",
+    "evaluate_model",
+    "minmax_step",
+]

@@ -1,0 +1,11 @@
+"""Baselines: ERM, adversarial in-processing (AdvIn) and adversarial fine-tuning (AdvPost)."""
+
+from fairreprogram.baselines._baselines import (
+    ERM_DEFAULTS,
+    FINETUNE_DEFAULTS,
+    train_adv_in,
+    train_adv_post,
+    train_erm,
+)
+
+__all__ = ["ERM_DEFAULTS", "FINETUNE_DEFAULTS", "train_adv_in", "train_adv_post", "train_erm"]

@@ -1,0 +1,5 @@
+"""Command-line interface (``fairreprogram --help``)."""
+
+from fairreprogram.cli._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+from fairreprogram.cli import main
+
+main()

@@ -1,0 +1,285 @@
+"""The ``fairreprogram`` command line: demo, train-base, reprogram, evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fairreprogram._version import __version__
+from fairreprogram.triggers import available_triggers
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="fairreprogram",
+    help=(
+        "Fairness reprogramming: tune a small input trigger that makes a frozen classifier "
+        "fairer, without touching its weights."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_TABLE_KEYS = (
+    "accuracy",
+    "balanced_accuracy",
+    "dp_gap",
+    "eo_gap",
+    "dp_gap_paper",
+    "eo_gap_paper",
+    "worst_group_accuracy",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fairreprogram {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Fairness reprogramming of frozen classifiers."""
+
+
+def _parse_pairs(pairs: list[str] | None, argument: str) -> dict[str, Any]:
+    """Parse ``key=value`` options; values are read as JSON when they parse, else as text."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not valid; expected KEY=VALUE.", param_hint=argument)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _parse_sizes(text: str, argument: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not valid; expected comma-separated integers such as 64,64.", param_hint=argument
+        ) from None
+    return sizes
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _print_split(metrics: dict[str, Any], split: str = "test") -> None:
+    from fairreprogram.experiments import format_table
+
+    typer.echo(format_table({split: metrics[split]["overall"]}, _TABLE_KEYS))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Output directory for summary.json, triggers and plot.")] = Path(
+        "demo-output"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of splits, initialisation and shuffling.")] = 0,
+    epochs: Annotated[int | None, typer.Option(help="Override the triggers' epoch budget.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run the demo on the embedded arrests data (scikit-lego; no download).
+
+    Trains a base MLP, reports its bias, tunes a demographic-parity and an
+    equalized-odds trigger, prints a before/after table on the test split and writes
+    OUT/summary.json, OUT/trigger_dp, OUT/trigger_eo and OUT/demo.png.
+    """
+    from fairreprogram.experiments import DEMO_KEYS, format_table, run_demo
+
+    summary = run_demo(out=out, seed=seed, progress=not quiet, epochs=epochs)
+    typer.echo(format_table(summary["models"], DEMO_KEYS))
+    typer.echo(
+        f"\nwrote {out / 'summary.json'}, {out / summary['plot']}, {out / 'trigger_dp'}, "
+        f"{out / 'trigger_eo'} in {summary['wall_time_s']:.0f} s"
+    )
+
+
+@app.command("train-base")
+def train_base(
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Data spec: 'arrests', 'adult:DIR', 'compas:PATH', 'csv:PATH' or a path ending in .csv."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Run directory to write.")],
+    target: Annotated[str | None, typer.Option(help="Target column (CSV data; fixed for built-ins).")] = None,
+    sensitive: Annotated[
+        list[str] | None, typer.Option(help="Sensitive column; repeat for intersectional groups.")
+    ] = None,
+    features: Annotated[
+        list[str] | None, typer.Option(help="Feature column; repeat. Default: every other column.")
+    ] = None,
+    positive_label: Annotated[
+        str | None, typer.Option(help="Target value of the positive class (CSV data).")
+    ] = None,
+    include_sensitive: Annotated[
+        bool, typer.Option(help="Also feed the sensitive columns to the model.")
+    ] = True,
+    hidden: Annotated[str, typer.Option(help="Hidden layer widths of the MLP, e.g. 64,64.")] = "64,64",
+    dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    class_weight: Annotated[
+        str | None, typer.Option(help="'balanced' to weight the loss by inverse class frequency.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of splits and training.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in OUT.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train a base MLP with ERM on the train split and write a run directory."""
+    from fairreprogram.experiments import train_base_run
+
+    data_options: dict[str, Any] = {"seed": seed, "include_sensitive": include_sensitive}
+    for key, value in (
+        ("target", target),
+        ("sensitive", sensitive or None),
+        ("features", features or None),
+        ("positive_label", positive_label),
+    ):
+        if value is not None:
+            data_options[key] = value
+    train = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "class_weight": class_weight}
+    if class_weight is not None:
+        train["accuracy_metric"] = "balanced_accuracy"
+    try:
+        metrics = train_base_run(
+            data=data,
+            out=out,
+            data_options=data_options,
+            hidden_sizes=_parse_sizes(hidden, "--hidden"),
+            dropout=dropout,
+            train_options=train,
+            overwrite=overwrite,
+            progress=not quiet,
+        )
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+        _fail(error)
+    _print_split(metrics)
+    typer.echo(f"\nwrote {out}")
+
+
+@app.command()
+def reprogram(
+    base: Annotated[Path, typer.Option(help="A finished train-base run directory.")],
+    out: Annotated[Path, typer.Option(help="Run directory to write.")],
+    trigger: Annotated[str, typer.Option(help=f"Trigger kind: {', '.join(available_triggers())}.")] = (
+        "mask_offset"
+    ),
+    trigger_option: Annotated[
+        list[str] | None, typer.Option(help="Trigger option KEY=VALUE (repeat), e.g. mask_init=1.0.")
+    ] = None,
+    criterion: Annotated[
+        str, typer.Option(help="demographic_parity (dp) or equalized_odds (eo).")
+    ] = "equalized_odds",
+    lam: Annotated[float, typer.Option(help="Adversary weight lambda >= 0.")] = 1.0,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
+    lr: Annotated[float, typer.Option(help="Trigger learning rate (Adam).")] = 1e-2,
+    adversary_lr: Annotated[float, typer.Option(help="Adversary learning rate (Adam).")] = 1e-3,
+    project: Annotated[
+        bool, typer.Option(help="Project the adversary gradient out of the task gradient.")
+    ] = True,
+    selection: Annotated[
+        str, typer.Option(help="Model selection: min_bias, worst_group_accuracy, accuracy or last.")
+    ] = "min_bias",
+    max_accuracy_drop: Annotated[
+        float, typer.Option(help="Accuracy floor of min_bias selection, as a fraction of the base accuracy.")
+    ] = 0.01,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = 0,
+    class_weight: Annotated[
+        str | None, typer.Option(help="'balanced' to weight the task loss by inverse class frequency.")
+    ] = None,
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16.")] = "no",
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in OUT.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Tune a fairness trigger for the frozen model of a train-base run (on its tune split).
+
+    An interrupted run resumes from its last epoch when called again with the same
+    options.
+    """
+    from fairreprogram.experiments import reprogram_run
+
+    train = {
+        "criterion": criterion,
+        "lam": lam,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "adversary_lr": adversary_lr,
+        "project": project,
+        "selection": selection,
+        "max_accuracy_drop": max_accuracy_drop,
+        "patience": patience,
+        "class_weight": class_weight,
+        "mixed_precision": mixed_precision,
+        "seed": seed,
+    }
+    try:
+        metrics = reprogram_run(
+            base=base,
+            out=out,
+            trigger=trigger,
+            trigger_options=_parse_pairs(trigger_option, "--trigger-option"),
+            train_options=train,
+            overwrite=overwrite,
+            progress=not quiet,
+        )
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+        _fail(error)
+    _print_split(metrics)
+    typer.echo(f"\nwrote {out}")
+
+
+@app.command()
+def evaluate(
+    base: Annotated[Path, typer.Option(help="A finished train-base run directory.")],
+    trigger: Annotated[
+        Path | None, typer.Option(help="A saved trigger directory or a reprogram run directory.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="train, tune, val or test.")] = "test",
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full result as JSON.")
+    ] = None,
+) -> None:
+    """Evaluate a base model, optionally behind a trigger, on one split: accuracy and bias."""
+    from fairreprogram.experiments import evaluate_run, format_table
+    from fairreprogram.utils import atomic_write_json
+
+    try:
+        result = evaluate_run(base=base, trigger=trigger, split=split, n_bootstrap=bootstrap)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        _fail(error)
+    typer.echo(format_table({split: result.overall}, _TABLE_KEYS))
+    typer.echo("\nper group:\n" + result.by_group.to_string())
+    for key, (low, high) in result.confidence_intervals.items():
+        if key in _TABLE_KEYS:
+            typer.echo(f"{key}: {result.overall[key]:.4f} [{low:.4f}, {high:.4f}]")
+    if json_out is not None:
+        atomic_write_json(json_out, result.to_dict())
+        typer.echo(f"wrote {json_out}")
+
+
+def main() -> None:
+    """Entry point of the ``fairreprogram`` console script."""
+    app()

@@ -1,0 +1,80 @@
+"""Batch iteration: deterministic per-epoch shuffling, sharded across processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+
+__all__ = ["ShardedBatchSampler", "iterate_batches", "num_batches"]
+
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Global batches of a seeded permutation, each split into per-process chunks.
+
+    Global batch ``b`` holds the same indices whatever the number of processes;
+    process ``rank`` receives its contiguous chunk. The permutation depends only on
+    ``seed + epoch``, so a resumed epoch replays exactly. A final global batch
+    smaller than the number of processes is dropped so that no process is idle.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        batch_size: int,
+        seed: int = 0,
+        epoch: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.n = n
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = epoch
+        self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
+
+    def _order(self) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return torch.randperm(self.n, generator=generator)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = self._order()
+        for start in range(0, self.n, self.batch_size):
+            batch = order[start : start + self.batch_size]
+            if batch.numel() < self.world_size:
+                break
+            yield batch.tensor_split(self.world_size)[self.rank].tolist()
+
+    def __len__(self) -> int:
+        return num_batches(self.n, self.batch_size, self.world_size)
+
+
+def num_batches(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Number of global batches :class:`ShardedBatchSampler` yields."""
+    full, rest = divmod(n, batch_size)
+    return full + int(rest >= world_size and rest > 0)
+
+
+def iterate_batches(
+    dataset: Dataset[Any], sampler: ShardedBatchSampler, *, num_workers: int = 0
+) -> Iterator[Any]:
+    """Yield batches of ``dataset`` in the order of ``sampler``.
+
+    Tensor datasets are indexed directly (no per-example collation); any other
+    dataset goes through a :class:`~torch.utils.data.DataLoader`.
+    """
+    if isinstance(dataset, TensorDataset):
+        for indices in sampler:
+            idx = torch.as_tensor(indices, dtype=torch.long)
+            yield tuple(t[idx] for t in dataset.tensors)
+        return
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
+    yield from loader

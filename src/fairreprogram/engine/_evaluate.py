@@ -1,0 +1,76 @@
+"""Prediction over a dataset and its fairness evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
+from fairreprogram.metrics import FairnessEvaluation, evaluate_fairness
+from fairreprogram.utils import as_class_logits, to_device
+
+__all__ = ["evaluate_model", "predict_dataset"]
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    batch_size: int = 2048,
+    device: torch.device | str | None = None,
+    autocast: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(probabilities (n, C), y (n,), z (n,))`` of ``model`` on ``dataset``.
+
+    The dataset yields ``(x, y, z)``; ``z`` is only carried along for evaluation and
+    never reaches the model.
+    """
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    probs, ys, zs = [], [], []
+    sampler = ShardedBatchSampler(len(dataset), batch_size=batch_size, shuffle=False)  # type: ignore[arg-type]
+    try:
+        for x, y, z in iterate_batches(dataset, sampler):
+            ctx = autocast() if autocast is not None else contextlib.nullcontext()
+            with ctx:
+                logits = model(to_device(x, device))
+            probs.append(torch.softmax(as_class_logits(logits).float(), dim=1).cpu())
+            ys.append(torch.as_tensor(y))
+            zs.append(torch.as_tensor(z))
+    finally:
+        model.train(was_training)
+    return torch.cat(probs).numpy(), torch.cat(ys).numpy(), torch.cat(zs).numpy()
+
+
+def evaluate_model(
+    model: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    batch_size: int = 2048,
+    device: torch.device | str | None = None,
+    group_names: list[str] | None = None,
+    n_bootstrap: int = 0,
+    random_state: int | None = 0,
+) -> FairnessEvaluation:
+    """Evaluate accuracy and fairness of ``model`` on a ``(x, y, z)`` dataset."""
+    probs, y, z = predict_dataset(model, dataset, batch_size=batch_size, device=device)
+    groups = np.asarray(group_names, dtype=object)[z] if group_names is not None else z
+    score = probs[:, 1] if probs.shape[1] == 2 else probs
+    return evaluate_fairness(
+        y_true=y,
+        y_pred=probs.argmax(axis=1),
+        sensitive_features=groups,
+        y_score=score,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )

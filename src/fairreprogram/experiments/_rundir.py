@@ -1,0 +1,108 @@
+"""Run directories: one self-describing folder per run.
+
+A run directory holds ``config.json`` (what was asked, with the library version),
+the run's artifacts (weights, ``history.json``, a checkpoint while it runs) and,
+written last, ``metrics.json``. A directory with ``metrics.json`` is a finished run
+and is never overwritten unless asked; one with only ``config.json`` is an
+interrupted run that resumes when the same configuration is asked for again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fairreprogram._version import __version__
+from fairreprogram.utils import atomic_write_json, read_json
+
+__all__ = [
+    "METRICS_NAME",
+    "RUN_CONFIG_NAME",
+    "finish_run",
+    "is_finished",
+    "prepare_run_dir",
+    "read_run",
+]
+
+RUN_CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.json"
+
+_FINISHED = (
+    "out={path} already holds a finished run ({metrics} exists); pass overwrite=True "
+    "(--overwrite on the command line) to replace it, or choose another output directory."
+)
+_OTHER_RUN = (
+    "out={path} holds an unfinished run with a different configuration (differing keys: "
+    "{keys}); pass overwrite=True (--overwrite) to discard it, or choose another directory."
+)
+_NOT_A_DIR = "out={path} exists and is not a directory; expected a directory path."
+_NOT_A_RUN = "{path} is not a run directory: {name} is missing."
+
+# Files and folders a run writes; only these are removed when overwriting.
+_RUN_ARTIFACTS = (
+    RUN_CONFIG_NAME,
+    METRICS_NAME,
+    "history.json",
+    "checkpoint.safetensors",
+    "data.json",
+    "model",
+    "trigger",
+    "plots",
+)
+
+
+def is_finished(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a finished run."""
+    return (Path(path) / METRICS_NAME).is_file()
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in ("library_version", "created_by")}
+
+
+def prepare_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwrite: bool = False) -> Path:
+    """Create or reopen a run directory for ``config``.
+
+    Refuses a finished run (unless ``overwrite``) and an unfinished run of another
+    configuration (unless ``overwrite``); an unfinished run of the same configuration
+    is reopened so that it resumes. With ``overwrite`` only the run's own artifacts
+    are removed, never other files.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(_NOT_A_DIR.format(path=out))
+    if overwrite:
+        for name in _RUN_ARTIFACTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    elif is_finished(out):
+        raise FileExistsError(_FINISHED.format(path=out, metrics=METRICS_NAME))
+    elif (out / RUN_CONFIG_NAME).is_file():
+        saved = _comparable(read_json(out / RUN_CONFIG_NAME))
+        wanted = _comparable(config)
+        if saved != wanted:
+            keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+            raise ValueError(_OTHER_RUN.format(path=out, keys=keys))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / RUN_CONFIG_NAME, {**config, "library_version": __version__})
+    return out
+
+
+def finish_run(path: str | os.PathLike[str], metrics: dict[str, Any]) -> None:
+    """Write ``metrics.json``, the marker of a finished run (last artifact written)."""
+    atomic_write_json(Path(path) / METRICS_NAME, metrics)
+
+
+def read_run(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Return ``(config, metrics or None)`` of a run directory."""
+    run = Path(path)
+    if not (run / RUN_CONFIG_NAME).is_file():
+        raise FileNotFoundError(_NOT_A_RUN.format(path=run, name=RUN_CONFIG_NAME))
+    config = read_json(run / RUN_CONFIG_NAME)
+    metrics = read_json(run / METRICS_NAME) if is_finished(run) else None
+    return config, metrics

@@ -1,0 +1,87 @@
+"""Atomic artifact writing: nothing is ever left half-written.
+
+Every file is written to a temporary sibling in the same directory and moved into
+place with :func:`os.replace`, which is atomic on POSIX and Windows. A crash or an
+interrupt leaves either the old file or the new one, never a truncated mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+__all__ = [
+    "atomic_path",
+    "atomic_write_json",
+    "atomic_write_text",
+    "load_tensors",
+    "read_json",
+    "save_tensors",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path that replaces ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays, tensors and paths show up in configs and metrics.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serialisable")
+
+
+def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as sorted, indented JSON, atomically."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default, allow_nan=True)
+    atomic_write_text(path, text + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file written by :func:`atomic_write_json`."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def save_tensors(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Save tensors to a safetensors file atomically (contiguous CPU copies)."""
+    prepared = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(prepared, str(tmp), metadata=dict(metadata) if metadata else None)
+
+
+def load_tensors(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Load a safetensors file (never a pickle)."""
+    return load_file(str(path), device=str(device))

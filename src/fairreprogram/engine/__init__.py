@@ -5,7 +5,7 @@ from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
 from fairreprogram.engine._config import Selection, TrainConfig
 from fairreprogram.engine._criteria import Criterion, parse_criterion
 from fairreprogram.engine._evaluate import evaluate_model, predict_dataset
-from fairreprogram.engine._loop import CHECKPOINT_NAME, HISTORY_NAME, TrainingResult, train
+from fairreprogram.engine._loop import CHECKPOINT_NAME, HISTORY_NAME, Runtime, TrainingResult, train
 from fairreprogram.engine._reprogrammer import Reprogrammer, infer_num_groups, sample_input
 from fairreprogram.engine._step import (
     GradientSync,
@@ -22,6 +22,7 @@ __all__ = [
     "Criterion",
     "GradientSync",
     "Reprogrammer",
+    "Runtime",
     "Selection",
     "ShardedBatchSampler",
     "StepLosses",

@@ -1,14 +1,18 @@
 """The training loop around :func:`minmax_step`: data, evaluation, selection, checkpoints.
 
 One loop serves trigger tuning (trainable = the trigger, the model frozen) and the
-baselines (trainable = the whole model). It runs under Accelerate: the device and
-autocast come from the :class:`accelerate.Accelerator`; in a multi-process run each
-process takes its chunk of every global batch and the small gradients are averaged
-with one all-reduce per backward quantity.
+baselines (trainable = the whole model). It runs under Accelerate: the device, the
+process group and the process rank come from :class:`accelerate.PartialState`
+(so ``accelerate launch`` configures it), and in a multi-process run each process
+takes its chunk of every global batch while the small gradients are averaged with
+one all-reduce per backward quantity. Mixed precision is a per-run autocast
+(``torch.autocast``), not Accelerate's process-wide setting, so runs with different
+precisions can share one process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -19,7 +23,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from accelerate import Accelerator
+from accelerate import PartialState
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 from tqdm.auto import tqdm
@@ -34,7 +38,14 @@ from fairreprogram.engine._step import GradientSync, StepLosses, adversary_step,
 from fairreprogram.metrics import evaluate_fairness
 from fairreprogram.utils import atomic_write_json, to_device
 
-__all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "TrainingResult", "balanced_class_weights", "train"]
+__all__ = [
+    "CHECKPOINT_NAME",
+    "HISTORY_NAME",
+    "Runtime",
+    "TrainingResult",
+    "balanced_class_weights",
+    "train",
+]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 HISTORY_NAME = "history.json"
@@ -89,8 +100,47 @@ class _Progress:
     reference_accuracy: float | None = None
 
 
-def _make_sync(accelerator: Accelerator) -> GradientSync | None:
-    if accelerator.num_processes == 1:
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where a run executes: device, process rank and count, autocast precision."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    mixed_precision: str = "no"
+
+    @classmethod
+    def from_accelerate(cls, mixed_precision: str = "no", *, cpu: bool | None = None) -> Runtime:
+        """Read the device and processes from Accelerate's (launcher-configured) state.
+
+        ``cpu=None`` uses an accelerator when torch sees one and the CPU otherwise;
+        on the CPU, processes started by ``torchrun`` / ``accelerate launch`` join a
+        gloo process group.
+        """
+        if cpu is None:
+            cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+        state = PartialState(cpu=cpu)
+        return cls(
+            device=state.device,
+            rank=state.process_index,
+            world_size=state.num_processes,
+            mixed_precision=mixed_precision,
+        )
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """Autocast context of the forward pass (a no-op without mixed precision)."""
+        if self.mixed_precision == "no":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.mixed_precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+
+def _make_sync(accelerator: Runtime) -> GradientSync | None:
+    if accelerator.world_size == 1:
         return None
 
     def sync(flat: torch.Tensor, weight: float) -> torch.Tensor:
@@ -101,8 +151,8 @@ def _make_sync(accelerator: Accelerator) -> GradientSync | None:
     return sync
 
 
-def _broadcast_parameters(accelerator: Accelerator, *modules: nn.Module | None) -> None:
-    if accelerator.num_processes == 1:
+def _broadcast_parameters(accelerator: Runtime, *modules: nn.Module | None) -> None:
+    if accelerator.world_size == 1:
         return
     for module in modules:
         if module is not None:
@@ -162,7 +212,7 @@ class _Run:
         adversary: Adversary | None,
         config: TrainConfig,
         output_dir: Path | None,
-        accelerator: Accelerator,
+        accelerator: Runtime,
     ) -> None:
         self.predictor = predictor
         self.trainable = trainable
@@ -257,8 +307,8 @@ class _Run:
             batch_size=self.config.batch_size,
             seed=self.config.seed,
             epoch=epoch,
-            rank=self.accelerator.process_index,
-            world_size=self.accelerator.num_processes,
+            rank=self.accelerator.rank,
+            world_size=self.accelerator.world_size,
         )
         for batch in iterate_batches(self.train_data, sampler):
             yield to_device(batch, self.accelerator.device)
@@ -355,7 +405,7 @@ def train(
     reference_accuracy: float | None = None,
     evaluate_initial: bool = True,
     description: str = "train",
-    accelerator: Accelerator | None = None,
+    runtime: Runtime | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainingResult:
     """Train ``trainable`` (a part of ``predictor``) with the min-max objective.
@@ -368,7 +418,7 @@ def train(
     trainable holds the selected epoch's state.
     """
     started = time.perf_counter()
-    accelerator = accelerator or Accelerator(mixed_precision=config.mixed_precision)
+    accelerator = runtime or Runtime.from_accelerate(config.mixed_precision)
     torch.manual_seed(config.seed)
     adversary = None
     if config.adversarial:
@@ -398,7 +448,7 @@ def train(
     if config.class_weight == "balanced":
         run.class_weights = balanced_class_weights(train_data, num_classes).to(accelerator.device)
     resumed = resume and run.restore()
-    steps = num_batches(len(train_data), config.batch_size, accelerator.num_processes)  # type: ignore[arg-type]
+    steps = num_batches(len(train_data), config.batch_size, accelerator.world_size)  # type: ignore[arg-type]
     warmup = config.adversary_warmup_epochs * steps if adversary is not None else 0
     total = warmup + config.epochs * steps
     done = 0 if not resumed else warmup + run.progress.epoch * steps
@@ -408,7 +458,7 @@ def train(
         desc=description,
         unit="step",
         dynamic_ncols=True,
-        disable=not progress or not accelerator.is_local_main_process,
+        disable=not progress or not accelerator.is_main_process,
     )
     stopped_early = False
     try:
@@ -428,7 +478,7 @@ def train(
                 break
             tic = time.perf_counter()
             losses, examples = run.epoch(epoch, bar)
-            run.record(epoch, losses, time.perf_counter() - tic, examples * accelerator.num_processes)
+            run.record(epoch, losses, time.perf_counter() - tic, examples * accelerator.world_size)
             run.save()
             if on_epoch_end is not None:
                 on_epoch_end(run.progress.history[-1])

@@ -1,0 +1,139 @@
+import json
+
+import pytest
+import torch
+
+from fairreprogram.engine import CHECKPOINT_NAME, HISTORY_NAME, Reprogrammer, TrainConfig, evaluate_model, train
+from fairreprogram.models import MLPClassifier, ReprogrammedModel
+from fairreprogram.triggers import MaskOffsetTrigger
+
+FAST = dict(epochs=8, batch_size=100, lr=0.05, adversary_lr=5e-3, max_accuracy_drop=0.05)
+
+
+def _copy(model):
+    clone = MLPClassifier(model.config)
+    clone.load_state_dict(model.state_dict())
+    return clone
+
+
+def test_fit_cuts_the_gap_and_leaves_the_model_bit_identical(task):
+    base = _copy(task.base)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    start = evaluate_model(base, task.test).overall
+    trigger = MaskOffsetTrigger(num_features=6)
+    deployed = Reprogrammer(base, trigger, criterion="dp", lam=1.0, **FAST).fit(task.tune, task.val,
+                                                                                 progress=False)
+    after = evaluate_model(deployed, task.test).overall
+    assert isinstance(deployed, ReprogrammedModel)
+    assert after["dp_gap"] < 0.7 * start["dp_gap"]
+    assert after["accuracy"] > start["accuracy"] - 0.1
+    for key, value in base.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert not base.training and all(not p.requires_grad for p in base.parameters())
+    # The deployable model needs only x.
+    x = task.test.tensors[0][:5]
+    assert deployed(x).shape == (5, 2)
+    assert torch.equal(deployed.predict(x), deployed(x).argmax(1))
+
+
+def test_history_checkpoint_and_selection(task, tmp_path):
+    trigger = MaskOffsetTrigger(num_features=6)
+    rp = Reprogrammer(_copy(task.base), trigger, criterion="eo", lam=1.0, **FAST)
+    rp.fit(task.tune, task.val, output_dir=tmp_path, progress=False)
+    history = json.loads((tmp_path / HISTORY_NAME).read_text())
+    assert [h["epoch"] for h in history] == list(range(0, 9))
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    result = rp.result_
+    floor = history[0]["val"]["accuracy"] - FAST["max_accuracy_drop"]
+    eligible = [h for h in history if h["val"]["accuracy"] >= floor]
+    assert result.best_epoch == min(eligible, key=lambda h: h["val"]["eo_gap"])["epoch"]
+    assert json.dumps(rp.history_, sort_keys=True) == json.dumps(history, sort_keys=True)
+
+
+def _train(task, out, *, epochs, stop_after=None, seed=0):
+    trigger = MaskOffsetTrigger(num_features=6)
+    model = _copy(task.base)
+
+    def interrupt(entry):
+        if stop_after is not None and entry["epoch"] == stop_after:
+            raise KeyboardInterrupt
+
+    config = TrainConfig(criterion="eo", lam=1.0, seed=seed, selection="last", **{**FAST, "epochs": epochs})
+    train(predictor=ReprogrammedModel(trigger, model), trainable=trigger, train_data=task.tune,
+          val_data=task.val, config=config, num_classes=2, num_groups=2, output_dir=out, progress=False,
+          on_epoch_end=interrupt)
+    return trigger
+
+
+def test_interrupted_run_resumes_to_the_same_result(task, tmp_path):
+    straight = _train(task, tmp_path / "a", epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        _train(task, tmp_path / "b", epochs=5, stop_after=2)
+    history = json.loads((tmp_path / "b" / HISTORY_NAME).read_text())
+    assert history[-1]["epoch"] == 2
+    resumed = _train(task, tmp_path / "b", epochs=5)
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    assert len(json.loads((tmp_path / "b" / HISTORY_NAME).read_text())) == 6
+
+
+def test_resume_with_another_config_is_refused(task, tmp_path):
+    _train(task, tmp_path, epochs=2)
+    with pytest.raises(ValueError, match=r"different configuration \(differing options: \['seed'\]\)"):
+        _train(task, tmp_path, epochs=2, seed=5)
+
+
+def test_early_stopping(task):
+    rp = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), criterion="dp",
+                      **{**FAST, "epochs": 30, "patience": 2, "lr": 1e-6})
+    rp.fit(task.tune, task.val, progress=False)
+    assert rp.result_.stopped_early
+    assert len(rp.history_) < 31
+
+
+def test_worst_group_selection_rule(task):
+    rp = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), selection="worst_group_accuracy",
+                      **FAST)
+    rp.fit(task.tune, task.val, progress=False)
+    best = max(rp.history_, key=lambda h: h["val"]["worst_group_accuracy"])
+    assert rp.result_.best_val["worst_group_accuracy"] == best["val"]["worst_group_accuracy"]
+
+
+def test_multiclass_and_three_groups(make_data):
+    data = make_data(300, seed=7, num_groups=3)
+    x, y, z = data.tensors
+    y3 = (y + (x[:, 1] > 1).long()).clamp(max=2)
+    data = torch.utils.data.TensorDataset(x, y3, z)
+    model = MLPClassifier(in_features=6, num_classes=3, hidden_sizes=(8,))
+    rp = Reprogrammer(model, MaskOffsetTrigger(num_features=6), criterion="eo", epochs=2, batch_size=64)
+    rp.fit(data, data, progress=False)
+    assert rp.result_.adversary.num_groups == 3
+    assert rp.result_.adversary.num_classes == 3
+
+
+@pytest.mark.parametrize("precision", ["bf16"])
+def test_mixed_precision_runs_on_cpu(task, precision):
+    rp = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), mixed_precision=precision,
+                      **{**FAST, "epochs": 2})
+    rp.fit(task.tune, task.val, progress=False)
+    assert len(rp.history_) == 3
+
+
+def test_bad_inputs(task):
+    with pytest.raises(ValueError, match="lam=-1.0 is not valid; expected a finite number >= 0"):
+        Reprogrammer(task.base, MaskOffsetTrigger(num_features=6), lam=-1.0)
+    with pytest.raises(ValueError, match=r"built for inputs of shape \(4,\).*got inputs of shape \(6,\)"):
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=4)).fit(task.tune, task.val,
+                                                                              progress=False)
+    one_group = torch.utils.data.TensorDataset(task.tune.tensors[0], task.tune.tensors[1],
+                                               torch.zeros_like(task.tune.tensors[2]))
+    with pytest.raises(ValueError, match=r"1 sensitive group\(s\).*expected at least 2"):
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6)).fit(one_group, task.val,
+                                                                              progress=False)
+    empty = torch.utils.data.TensorDataset(torch.zeros(0, 6), torch.zeros(0).long(), torch.zeros(0).long())
+    with pytest.raises(ValueError, match="tune_data is empty"):
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6)).fit(empty, task.val, progress=False)
+    with pytest.raises(TypeError, match="expected a fairreprogram Trigger"):
+        Reprogrammer(task.base, torch.nn.Identity())
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['colour'\]"):
+        TrainConfig().replace(colour=1)

@@ -217,4 +217,5 @@ class FairReprogramClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (in the original label space)."""
+        check_is_fitted(self, "reprogrammed_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

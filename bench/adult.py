@@ -44,13 +44,34 @@ EFFICIENCY_LAMBDA = 1.0
 EFFICIENCY_FRACTION = 0.05
 MAX_DROP = 0.02
 CRITERIA = ("demographic_parity", "equalized_odds")
-KEYS = ("accuracy", "balanced_accuracy", "dp_gap", "eo_gap", "dp_gap_paper", "eo_gap_paper",
-        "worst_group_accuracy")
+KEYS = (
+    "accuracy",
+    "balanced_accuracy",
+    "dp_gap",
+    "eo_gap",
+    "dp_gap_paper",
+    "eo_gap_paper",
+    "worst_group_accuracy",
+)
 
-TRIGGER = TrainConfig(lam=1.0, epochs=30, batch_size=256, lr=0.02, adversary_lr=3e-3,
-                      adversary_warmup_epochs=2, max_accuracy_drop=MAX_DROP)
-ADV_POST = TrainConfig(lam=1.0, epochs=30, batch_size=256, lr=1e-3, adversary_lr=3e-3,
-                       adversary_warmup_epochs=2, max_accuracy_drop=MAX_DROP)
+TRIGGER = TrainConfig(
+    lam=1.0,
+    epochs=30,
+    batch_size=256,
+    lr=0.02,
+    adversary_lr=3e-3,
+    adversary_warmup_epochs=2,
+    max_accuracy_drop=MAX_DROP,
+)
+ADV_POST = TrainConfig(
+    lam=1.0,
+    epochs=30,
+    batch_size=256,
+    lr=1e-3,
+    adversary_lr=3e-3,
+    adversary_warmup_epochs=2,
+    max_accuracy_drop=MAX_DROP,
+)
 ADV_IN = ADV_POST.replace(epochs=30)
 ERM = TrainConfig(adversarial=False, lr=1e-3, epochs=30, batch_size=256, selection="accuracy", patience=5)
 
@@ -96,9 +117,12 @@ class Bench:
         self.done[record["id"]] = record
         with self.log.open("a") as handle:  # one complete line per finished run
             handle.write(json.dumps(record) + "\n")
-        print(f"[{len(self.done)}] {record['id']}: acc {record['test']['accuracy']:.4f} "
-              f"dp {record['test']['dp_gap']:.4f} eo {record['test']['eo_gap']:.4f} "
-              f"({record['wall_time_s']:.1f} s)", flush=True)
+        print(
+            f"[{len(self.done)}] {record['id']}: acc {record['test']['accuracy']:.4f} "
+            f"dp {record['test']['dp_gap']:.4f} eo {record['test']['eo_gap']:.4f} "
+            f"({record['wall_time_s']:.1f} s)",
+            flush=True,
+        )
 
     def evaluate(self, model: torch.nn.Module, data: TabularData) -> dict[str, dict[str, float]]:
         out = {}
@@ -114,14 +138,29 @@ class Bench:
         torch.manual_seed(seed)
         model = MLPClassifier(in_features=data.num_features)
         tic = time.perf_counter()
-        train_erm(model, data.train.to_dataset(), data.val.to_dataset(), config=ERM.replace(seed=seed),
-                  output_dir=folder, progress=False)
+        train_erm(
+            model,
+            data.train.to_dataset(),
+            data.val.to_dataset(),
+            config=ERM.replace(seed=seed),
+            output_dir=folder,
+            progress=False,
+        )
         wall = time.perf_counter() - tic
         model.save_pretrained(folder)
-        self.record({"id": f"base/s{seed}", "method": "base", "seed": seed, "criterion": None, "lam": None,
-                     "fraction": 1.0, "wall_time_s": wall,
-                     "trainable_parameters": sum(p.numel() for p in model.parameters()),
-                     **self.evaluate(model, data)})
+        self.record(
+            {
+                "id": f"base/s{seed}",
+                "method": "base",
+                "seed": seed,
+                "criterion": None,
+                "lam": None,
+                "fraction": 1.0,
+                "wall_time_s": wall,
+                "trainable_parameters": sum(p.numel() for p in model.parameters()),
+                **self.evaluate(model, data),
+            }
+        )
         return model
 
     def run_seed(self, seed: int) -> None:
@@ -139,8 +178,15 @@ class Bench:
                 jobs.append(("advin", crit, lam, 1.0, f"advin/{short}/l{lam}/s{seed}"))
             jobs.append(("threshold", crit, None, 1.0, f"threshold/{short}/s{seed}"))
             for method in ("trigger", "advpost"):
-                jobs.append((method, crit, EFFICIENCY_LAMBDA, EFFICIENCY_FRACTION,
-                             f"{method}/{short}/l{EFFICIENCY_LAMBDA}/f{EFFICIENCY_FRACTION}/s{seed}"))
+                jobs.append(
+                    (
+                        method,
+                        crit,
+                        EFFICIENCY_LAMBDA,
+                        EFFICIENCY_FRACTION,
+                        f"{method}/{short}/l{EFFICIENCY_LAMBDA}/f{EFFICIENCY_FRACTION}/s{seed}",
+                    )
+                )
         for method, crit, lam, fraction, run_id in jobs:
             if run_id in self.done:
                 continue
@@ -150,8 +196,9 @@ class Bench:
             if method == "trigger":
                 trigger = MaskOffsetTrigger(num_features=data.num_features)
                 cfg = TRIGGER.replace(criterion=crit, lam=lam, seed=seed)
-                model = Reprogrammer(base, trigger, config=cfg).fit(train_set, val, output_dir=folder,
-                                                                    progress=False)
+                model = Reprogrammer(base, trigger, config=cfg).fit(
+                    train_set, val, output_dir=folder, progress=False
+                )
                 params = trigger.num_trainable_parameters()
             elif method == "advpost":
                 cfg = ADV_POST.replace(criterion=crit, lam=lam, seed=seed)
@@ -161,8 +208,15 @@ class Bench:
                 torch.manual_seed(seed)
                 model = MLPClassifier(in_features=data.num_features)
                 cfg = ADV_IN.replace(criterion=crit, lam=lam, seed=seed)
-                train_adv_in(model, data.train.to_dataset(), val, config=cfg, reference_accuracy=base_val_acc,
-                             output_dir=folder, progress=False)
+                train_adv_in(
+                    model,
+                    data.train.to_dataset(),
+                    val,
+                    config=cfg,
+                    reference_accuracy=base_val_acc,
+                    output_dir=folder,
+                    progress=False,
+                )
                 params = sum(p.numel() for p in model.parameters())
             else:
                 record = self.threshold(base, data, crit)
@@ -170,15 +224,29 @@ class Bench:
                 model = None
             wall = time.perf_counter() - tic
             metrics = self.evaluate(model, data) if model is not None else record
-            self.record({"id": run_id, "method": method, "seed": seed, "criterion": crit, "lam": lam,
-                         "fraction": fraction, "wall_time_s": wall, "trainable_parameters": params,
-                         **metrics})
+            self.record(
+                {
+                    "id": run_id,
+                    "method": method,
+                    "seed": seed,
+                    "criterion": crit,
+                    "lam": lam,
+                    "fraction": fraction,
+                    "wall_time_s": wall,
+                    "trainable_parameters": params,
+                    **metrics,
+                }
+            )
 
     def threshold(self, base: torch.nn.Module, data: TabularData, crit: str) -> dict[str, dict[str, float]]:
         from fairlearn.postprocessing import ThresholdOptimizer
 
-        optimizer = ThresholdOptimizer(estimator=_Frozen(base).fit(None, None), constraints=crit, prefit=True,
-                                       predict_method="predict_proba")
+        optimizer = ThresholdOptimizer(
+            estimator=_Frozen(base).fit(None, None),
+            constraints=crit,
+            prefit=True,
+            predict_method="predict_proba",
+        )
         optimizer.fit(data.tune.X, data.tune.y, sensitive_features=data.tune.z)
         out = {}
         for split in ("val", "test"):
@@ -200,8 +268,14 @@ def aggregate(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
         groups.setdefault((r["method"], r["criterion"], r["lam"], r["fraction"]), []).append(r)
     rows = []
     for (method, crit, lam, fraction), rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        row: dict[str, Any] = {"method": method, "criterion": crit, "lam": lam, "fraction": fraction,
-                               "seeds": len(rs), "trainable_parameters": rs[0]["trainable_parameters"]}
+        row: dict[str, Any] = {
+            "method": method,
+            "criterion": crit,
+            "lam": lam,
+            "fraction": fraction,
+            "seeds": len(rs),
+            "trainable_parameters": rs[0]["trainable_parameters"],
+        }
         for key in KEYS:
             row[key], row[key + "_std"] = _mean_std([r["test"][key] for r in rs])
         row["wall_time_s"], row["wall_time_s_std"] = _mean_std([r["wall_time_s"] for r in rs])
@@ -219,8 +293,12 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for crit, gap in (("demographic_parity", "dp_gap"), ("equalized_odds", "eo_gap")):
         short = gap[:2]
-        trig = [r for r in rows if r["method"] == "trigger" and r["criterion"] == crit and r["fraction"] == 1.0]
-        post = [r for r in rows if r["method"] == "advpost" and r["criterion"] == crit and r["fraction"] == 1.0]
+        trig = [
+            r for r in rows if r["method"] == "trigger" and r["criterion"] == crit and r["fraction"] == 1.0
+        ]
+        post = [
+            r for r in rows if r["method"] == "advpost" and r["criterion"] == crit and r["fraction"] == 1.0
+        ]
         ok = [r for r in trig if base["accuracy"] - r["accuracy"] <= MAX_DROP]
         best = min(ok, key=lambda r: r[gap]) if ok else None
         out[f"{short}_halved"] = {
@@ -233,30 +311,44 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
         }
         t_front = _front([(r["accuracy"], r[gap]) for r in trig])
         p_front = _front([(r["accuracy"], r[gap]) for r in post])
-        undominated = [p for p in t_front if not any(q[0] >= p[0] and q[1] <= p[1] and q != p for q in p_front)]
+        undominated = [
+            p for p in t_front if not any(q[0] >= p[0] and q[1] <= p[1] and q != p for q in p_front)
+        ]
         out[f"{short}_front_not_dominated_by_advpost"] = {
-            "trigger_front": t_front, "advpost_front": p_front,
-            "trigger_points_not_dominated": len(undominated), "met": len(undominated) > 0,
+            "trigger_front": t_front,
+            "advpost_front": p_front,
+            "trigger_points_not_dominated": len(undominated),
+            "met": len(undominated) > 0,
         }
-        eff = [r for r in rows if r["method"] == "trigger" and r["criterion"] == crit
-               and r["fraction"] == EFFICIENCY_FRACTION]
-        eff_post = [r for r in rows if r["method"] == "advpost" and r["criterion"] == crit
-                    and r["fraction"] == EFFICIENCY_FRACTION]
+        eff = [
+            r
+            for r in rows
+            if r["method"] == "trigger" and r["criterion"] == crit and r["fraction"] == EFFICIENCY_FRACTION
+        ]
+        eff_post = [
+            r
+            for r in rows
+            if r["method"] == "advpost" and r["criterion"] == crit and r["fraction"] == EFFICIENCY_FRACTION
+        ]
         if eff:
             e = eff[0]
             out[f"{short}_5pct_tuning"] = {
-                "trigger_gap": e[gap], "trigger_accuracy": e["accuracy"],
+                "trigger_gap": e[gap],
+                "trigger_accuracy": e["accuracy"],
                 "advpost_gap": eff_post[0][gap] if eff_post else None,
                 "advpost_accuracy": eff_post[0]["accuracy"] if eff_post else None,
-                "base_gap": base[gap], "base_accuracy": base["accuracy"],
+                "base_gap": base[gap],
+                "base_accuracy": base["accuracy"],
                 "met": e[gap] < base[gap] and base["accuracy"] - e["accuracy"] <= MAX_DROP,
             }
     return out
 
 
 def markdown(rows: list[dict[str, Any]], goal: dict[str, Any]) -> str:
-    head = ("| method | criterion | λ | tune frac | seeds | test acc | DP gap | EO gap | DP gap (paper) | "
-            "EO gap (paper) | worst-group acc | trainable params | wall time (s) |")
+    head = (
+        "| method | criterion | λ | tune frac | seeds | test acc | DP gap | EO gap | DP gap (paper) | "
+        "EO gap (paper) | worst-group acc | trainable params | wall time (s) |"
+    )
     lines = [head, "|" + "---|" * 13]
 
     def cell(r: dict[str, Any], k: str) -> str:
@@ -265,18 +357,26 @@ def markdown(rows: list[dict[str, Any]], goal: dict[str, Any]) -> str:
     for r in rows:
         crit = {"demographic_parity": "DP", "equalized_odds": "EO"}.get(r["criterion"], "–")
         lam = "–" if r["lam"] is None else f"{r['lam']:g}"
-        lines.append(f"| {r['method']} | {crit} | {lam} | {r['fraction']:g} | {r['seeds']} | {cell(r, 'accuracy')} "
-                     f"| {cell(r, 'dp_gap')} | {cell(r, 'eo_gap')} | {cell(r, 'dp_gap_paper')} | "
-                     f"{cell(r, 'eo_gap_paper')} | {cell(r, 'worst_group_accuracy')} | "
-                     f"{r['trainable_parameters']} | {r['wall_time_s']:.1f} |")
+        lines.append(
+            f"| {r['method']} | {crit} | {lam} | {r['fraction']:g} | {r['seeds']} | {cell(r, 'accuracy')} "
+            f"| {cell(r, 'dp_gap')} | {cell(r, 'eo_gap')} | {cell(r, 'dp_gap_paper')} | "
+            f"{cell(r, 'eo_gap_paper')} | {cell(r, 'worst_group_accuracy')} | "
+            f"{r['trainable_parameters']} | {r['wall_time_s']:.1f} |"
+        )
     lines += ["", "## Targets", "", "```json", json.dumps(goal, indent=2, default=str), "```", ""]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="Folder with adult.data and adult.test (default: <data dir>/adult).")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="Folder with adult.data and adult.test (default: <data dir>/adult).",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/adult"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
@@ -287,8 +387,16 @@ def main(argv: list[str] | None = None) -> int:
         bench.run_seed(seed)
     summary = aggregate(bench.done)
     goal = targets(summary["rows"])
-    atomic_write_json(args.out / "results.json", {"runs": list(bench.done.values()), **summary, "targets": goal,
-                                                  "command": " ".join(sys.argv), "data_dir": str(data_dir)})
+    atomic_write_json(
+        args.out / "results.json",
+        {
+            "runs": list(bench.done.values()),
+            **summary,
+            "targets": goal,
+            "command": " ".join(sys.argv),
+            "data_dir": str(data_dir),
+        },
+    )
     atomic_write_text(args.out / "results.md", markdown(summary["rows"], goal))
     print(markdown(summary["rows"], goal))
     return 0

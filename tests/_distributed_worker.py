@@ -15,8 +15,9 @@ from fairreprogram.models import MLPClassifier, ReprogrammedModel
 from fairreprogram.triggers import MaskOffsetTrigger
 from fairreprogram.utils import save_tensors
 
-CONFIG = TrainConfig(criterion="eo", lam=1.0, epochs=3, batch_size=64, lr=0.05, adversary_lr=5e-3,
-                     selection="last", seed=3)
+CONFIG = TrainConfig(
+    criterion="eo", lam=1.0, epochs=3, batch_size=64, lr=0.05, adversary_lr=5e-3, selection="last", seed=3
+)
 
 
 def make_data() -> TensorDataset:
@@ -33,8 +34,16 @@ def run() -> tuple[MaskOffsetTrigger, list]:
     model = MLPClassifier(in_features=5, hidden_sizes=(8,))
     trigger = MaskOffsetTrigger(num_features=5)
     data = make_data()
-    result = train(predictor=ReprogrammedModel(trigger, model), trainable=trigger, train_data=data,
-                   val_data=data, config=CONFIG, num_classes=2, num_groups=2, progress=False)
+    result = train(
+        predictor=ReprogrammedModel(trigger, model),
+        trainable=trigger,
+        train_data=data,
+        val_data=data,
+        config=CONFIG,
+        num_classes=2,
+        num_groups=2,
+        progress=False,
+    )
     return trigger, result.history
 
 
@@ -42,9 +51,11 @@ def main(out: str) -> None:
     runtime = Runtime.from_accelerate()
     trigger, history = run()
     if runtime.is_main_process:
-        save_tensors(out, {f"trigger.{k}": v for k, v in trigger.state_dict().items()},
-                     metadata={"world_size": str(runtime.world_size),
-                               "task_loss": str(history[-1]["task_loss"])})
+        save_tensors(
+            out,
+            {f"trigger.{k}": v for k, v in trigger.state_dict().items()},
+            metadata={"world_size": str(runtime.world_size), "task_loss": str(history[-1]["task_loss"])},
+        )
 
 
 if __name__ == "__main__":

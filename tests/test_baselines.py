@@ -19,8 +19,17 @@ def test_erm_learns(task):
 def test_adv_post_fine_tunes_a_copy_and_cuts_bias(task):
     before = {k: v.clone() for k, v in task.base.state_dict().items()}
     start = evaluate_model(task.base, task.test).overall
-    model, result = train_adv_post(task.base, task.tune, task.val, criterion="eo", lam=1.0, epochs=6,
-                                   lr=1e-2, max_accuracy_drop=0.05, progress=False)
+    model, result = train_adv_post(
+        task.base,
+        task.tune,
+        task.val,
+        criterion="eo",
+        lam=1.0,
+        epochs=6,
+        lr=1e-2,
+        max_accuracy_drop=0.05,
+        progress=False,
+    )
     for key, value in task.base.state_dict().items():
         assert torch.equal(value, before[key])
     end = evaluate_model(model, task.test).overall
@@ -34,7 +43,18 @@ def test_adv_in_trains_from_scratch_against_the_adversary(task):
     train_erm(erm, task.train, task.val, epochs=6, lr=1e-2, progress=False)
     torch.manual_seed(2)
     fair = MLPClassifier(in_features=6, hidden_sizes=(16,))
-    result = train_adv_in(fair, task.train, task.val, criterion="eo", lam=3.0, epochs=6, lr=1e-2,
-                          max_accuracy_drop=0.2, progress=False)
+    result = train_adv_in(
+        fair,
+        task.train,
+        task.val,
+        criterion="eo",
+        lam=3.0,
+        epochs=6,
+        lr=1e-2,
+        max_accuracy_drop=0.2,
+        progress=False,
+    )
     assert result.adversary is not None and result.best_epoch >= 1
-    assert evaluate_model(fair, task.test).overall["eo_gap"] < evaluate_model(erm, task.test).overall["eo_gap"]
+    assert (
+        evaluate_model(fair, task.test).overall["eo_gap"] < evaluate_model(erm, task.test).overall["eo_gap"]
+    )

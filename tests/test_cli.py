@@ -19,10 +19,15 @@ def csv_path(tmp_path):
     signal = rng.normal(size=n)
     y = (signal + 0.7 * rng.normal(size=n) > 0).astype(int)
     z = np.where(rng.random(n) < 0.85, y, rng.integers(0, 2, n))
-    frame = pd.DataFrame({
-        "score": signal, "other": rng.normal(size=n), "city": rng.choice(["a", "b", "c"], n),
-        "sex": np.where(z == 1, "F", "M"), "label": np.where(y == 1, "good", "bad"),
-    })
+    frame = pd.DataFrame(
+        {
+            "score": signal,
+            "other": rng.normal(size=n),
+            "city": rng.choice(["a", "b", "c"], n),
+            "sex": np.where(z == 1, "F", "M"),
+            "label": np.where(y == 1, "good", "bad"),
+        }
+    )
     path = tmp_path / "toy.csv"
     frame.to_csv(path, index=False)
     return path
@@ -34,9 +39,28 @@ def _ok(result):
 
 
 def _base(csv_path, out, *extra):
-    return runner.invoke(app, ["train-base", "--data", f"csv:{csv_path}", "--target", "label",
-                               "--positive-label", "good", "--sensitive", "sex", "--out", str(out),
-                               "--epochs", "5", "--lr", "0.01", "--quiet", *extra])
+    return runner.invoke(
+        app,
+        [
+            "train-base",
+            "--data",
+            f"csv:{csv_path}",
+            "--target",
+            "label",
+            "--positive-label",
+            "good",
+            "--sensitive",
+            "sex",
+            "--out",
+            str(out),
+            "--epochs",
+            "5",
+            "--lr",
+            "0.01",
+            "--quiet",
+            *extra,
+        ],
+    )
 
 
 def test_version_and_help_list_every_command():
@@ -53,12 +77,47 @@ def test_train_reprogram_evaluate_round_trip(csv_path, tmp_path):
     metrics = json.loads((base / METRICS_NAME).read_text())
     assert {"val", "test"} <= set(metrics) and "eo_gap_paper" in metrics["test"]["overall"]
     assert json.loads((base / RUN_CONFIG_NAME).read_text())["library_version"] == __version__
-    out = _ok(runner.invoke(app, ["reprogram", "--base", str(base), "--out", str(rep), "--criterion", "dp",
-                                  "--lam", "1", "--epochs", "4", "--lr", "0.05", "--quiet"]))
+    out = _ok(
+        runner.invoke(
+            app,
+            [
+                "reprogram",
+                "--base",
+                str(base),
+                "--out",
+                str(rep),
+                "--criterion",
+                "dp",
+                "--lam",
+                "1",
+                "--epochs",
+                "4",
+                "--lr",
+                "0.05",
+                "--quiet",
+            ],
+        )
+    )
     assert "dp_gap" in out
     assert (rep / "trigger" / "trigger_config.json").is_file() and (rep / "history.json").is_file()
-    out = _ok(runner.invoke(app, ["evaluate", "--base", str(base), "--trigger", str(rep), "--split", "val",
-                                  "--bootstrap", "20", "--json", str(tmp_path / "eval.json")]))
+    out = _ok(
+        runner.invoke(
+            app,
+            [
+                "evaluate",
+                "--base",
+                str(base),
+                "--trigger",
+                str(rep),
+                "--split",
+                "val",
+                "--bootstrap",
+                "20",
+                "--json",
+                str(tmp_path / "eval.json"),
+            ],
+        )
+    )
     assert "per group" in out
     saved = json.loads((tmp_path / "eval.json").read_text())
     rep_metrics = json.loads((rep / METRICS_NAME).read_text())
@@ -92,16 +151,32 @@ def test_unfinished_run_resumes_and_other_config_is_refused(csv_path, tmp_path):
 
 
 def test_bad_inputs_give_clear_errors(csv_path, tmp_path):
-    missing = runner.invoke(app, ["train-base", "--data", f"csv:{csv_path}", "--target", "nope",
-                                  "--sensitive", "sex", "--out", str(tmp_path / "x"), "--quiet"])
+    missing = runner.invoke(
+        app,
+        [
+            "train-base",
+            "--data",
+            f"csv:{csv_path}",
+            "--target",
+            "nope",
+            "--sensitive",
+            "sex",
+            "--out",
+            str(tmp_path / "x"),
+            "--quiet",
+        ],
+    )
     assert missing.exit_code == 2 and "nope" in missing.output
     base = tmp_path / "base"
     _ok(_base(csv_path, base))
-    bad_lam = runner.invoke(app, ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"),
-                                  "--lam", "-1", "--quiet"])
+    bad_lam = runner.invoke(
+        app, ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"), "--lam", "-1", "--quiet"]
+    )
     assert bad_lam.exit_code == 2 and "lam=-1.0 is not valid" in bad_lam.output
-    bad_trigger = runner.invoke(app, ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"),
-                                      "--trigger", "border", "--quiet"])
+    bad_trigger = runner.invoke(
+        app,
+        ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"), "--trigger", "border", "--quiet"],
+    )
     assert bad_trigger.exit_code == 2 and "'border' is not a registered trigger kind" in bad_trigger.output
     no_base = runner.invoke(app, ["evaluate", "--base", str(tmp_path / "none")])
     assert no_base.exit_code == 2 and "not a finished train-base run" in no_base.output

@@ -75,7 +75,7 @@ def _setup(seed=0):
 
 
 def test_step_updates_match_a_manual_computation():
-    model, trigger, predictor, adversary, (x, y, z) = _setup()
+    _, trigger, predictor, adversary, (x, y, z) = _setup()
     params = [p for p in trigger.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.1)
     adv_opt = torch.optim.SGD(adversary.parameters(), lr=0.1)
@@ -98,8 +98,15 @@ def test_step_updates_match_a_manual_computation():
     direction = g_task - (g_task @ g_adv) / (g_adv @ g_adv + 1e-12) * g_adv - 2.0 * g_adv
     expected = torch.cat([b.reshape(-1) for b in before]) - 0.1 * direction
 
-    losses = minmax_step(predictor=predictor, params=params, optimizer=opt, batch=(x, y, z),
-                         adversary=adversary, adversary_optimizer=adv_opt, lam=2.0)
+    losses = minmax_step(
+        predictor=predictor,
+        params=params,
+        optimizer=opt,
+        batch=(x, y, z),
+        adversary=adversary,
+        adversary_optimizer=adv_opt,
+        lam=2.0,
+    )
     after = torch.cat([p.detach().reshape(-1) for p in params])
     assert torch.allclose(after, expected, atol=1e-6)
     for p, q in zip(adversary.parameters(), adv_ref.parameters(), strict=True):
@@ -116,8 +123,16 @@ def test_projection_off_uses_one_combined_gradient_and_model_stays_frozen():
     opt = torch.optim.SGD(params, lr=0.1)
     adv_opt = torch.optim.SGD(adversary.parameters(), lr=0.0 + 1e-9)
     before = torch.cat([p.detach().reshape(-1) for p in params])
-    minmax_step(predictor=predictor, params=params, optimizer=opt, batch=batch, adversary=adversary,
-                adversary_optimizer=adv_opt, lam=1.0, project=False)
+    minmax_step(
+        predictor=predictor,
+        params=params,
+        optimizer=opt,
+        batch=batch,
+        adversary=adversary,
+        adversary_optimizer=adv_opt,
+        lam=1.0,
+        project=False,
+    )
     after = torch.cat([p.detach().reshape(-1) for p in params])
     assert not torch.equal(before, after)
     for key, value in model.state_dict().items():
@@ -126,7 +141,7 @@ def test_projection_off_uses_one_combined_gradient_and_model_stays_frozen():
 
 
 def test_step_without_adversary_is_plain_erm():
-    model, trigger, predictor, _, (x, y, z) = _setup(2)
+    model, _, _, _, (x, y, z) = _setup(2)
     params = list(model.parameters())
     for p in params:
         p.requires_grad_(True)
@@ -139,11 +154,12 @@ def test_step_without_adversary_is_plain_erm():
 
 
 def test_non_finite_gradient_skips_the_update():
-    model, trigger, predictor, adversary, (x, y, z) = _setup(3)
+    _, trigger, predictor, _, (x, y, z) = _setup(3)
     params = [p for p in trigger.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.1)
     before = torch.cat([p.detach().reshape(-1) for p in params])
-    losses = minmax_step(predictor=predictor, params=params, optimizer=opt, batch=(x, y, z),
-                         loss_scale=float("inf"))
+    losses = minmax_step(
+        predictor=predictor, params=params, optimizer=opt, batch=(x, y, z), loss_scale=float("inf")
+    )
     assert losses.skipped
     assert torch.equal(before, torch.cat([p.detach().reshape(-1) for p in params]))

@@ -18,8 +18,9 @@ def _frame(n, seed, agreement):
 
 def test_fit_predict_without_sensitive_features():
     X, y, z = _frame(1500, 0, 0.8)
-    clf = FairReprogramClassifier(criterion="eo", lam=1.0, epochs=8, base_epochs=10, lr=0.05,
-                                  max_accuracy_drop=0.05, random_state=0)
+    clf = FairReprogramClassifier(
+        criterion="eo", lam=1.0, epochs=8, base_epochs=10, lr=0.05, max_accuracy_drop=0.05, random_state=0
+    )
     assert clf.fit(X, y, sensitive_features=z) is clf
     X_test, y_test, z_test = _frame(800, 1, 0.8)
     pred = clf.predict(X_test)
@@ -40,9 +41,9 @@ def test_errors_and_not_fitted():
         FairReprogramClassifier().fit(X, y, sensitive_features=np.zeros(200))
     with pytest.raises(ValueError, match="sensitive_features has 10 rows but X has 200"):
         FairReprogramClassifier().fit(X, y, sensitive_features=z[:10])
-    with pytest.raises(ValueError, match="tune_fraction \\+ val_fraction = 1.2"):
+    with pytest.raises(ValueError, match=r"tune_fraction \+ val_fraction = 1.2"):
         FairReprogramClassifier(tune_fraction=0.6, val_fraction=0.6).fit(X, y, sensitive_features=z)
     bad = X.copy()
     bad.loc[3, "a"] = np.nan
-    with pytest.raises(ValueError, match="NaN|non-finite"):
+    with pytest.raises(ValueError, match=r"NaN|non-finite"):
         FairReprogramClassifier(epochs=1, base_epochs=1).fit(bad, y, sensitive_features=z)

@@ -3,7 +3,14 @@ import json
 import pytest
 import torch
 
-from fairreprogram.engine import CHECKPOINT_NAME, HISTORY_NAME, Reprogrammer, TrainConfig, evaluate_model, train
+from fairreprogram.engine import (
+    CHECKPOINT_NAME,
+    HISTORY_NAME,
+    Reprogrammer,
+    TrainConfig,
+    evaluate_model,
+    train,
+)
 from fairreprogram.models import MLPClassifier, ReprogrammedModel
 from fairreprogram.triggers import MaskOffsetTrigger
 
@@ -21,8 +28,9 @@ def test_fit_cuts_the_gap_and_leaves_the_model_bit_identical(task):
     before = {k: v.clone() for k, v in base.state_dict().items()}
     start = evaluate_model(base, task.test).overall
     trigger = MaskOffsetTrigger(num_features=6)
-    deployed = Reprogrammer(base, trigger, criterion="dp", lam=1.0, **FAST).fit(task.tune, task.val,
-                                                                                 progress=False)
+    deployed = Reprogrammer(base, trigger, criterion="dp", lam=1.0, **FAST).fit(
+        task.tune, task.val, progress=False
+    )
     after = evaluate_model(deployed, task.test).overall
     assert isinstance(deployed, ReprogrammedModel)
     assert after["dp_gap"] < 0.7 * start["dp_gap"]
@@ -59,9 +67,18 @@ def _train(task, out, *, epochs, stop_after=None, seed=0):
             raise KeyboardInterrupt
 
     config = TrainConfig(criterion="eo", lam=1.0, seed=seed, selection="last", **{**FAST, "epochs": epochs})
-    train(predictor=ReprogrammedModel(trigger, model), trainable=trigger, train_data=task.tune,
-          val_data=task.val, config=config, num_classes=2, num_groups=2, output_dir=out, progress=False,
-          on_epoch_end=interrupt)
+    train(
+        predictor=ReprogrammedModel(trigger, model),
+        trainable=trigger,
+        train_data=task.tune,
+        val_data=task.val,
+        config=config,
+        num_classes=2,
+        num_groups=2,
+        output_dir=out,
+        progress=False,
+        on_epoch_end=interrupt,
+    )
     return trigger
 
 
@@ -84,16 +101,21 @@ def test_resume_with_another_config_is_refused(task, tmp_path):
 
 
 def test_early_stopping(task):
-    rp = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), criterion="dp",
-                      **{**FAST, "epochs": 30, "patience": 2, "lr": 1e-6})
+    rp = Reprogrammer(
+        _copy(task.base),
+        MaskOffsetTrigger(num_features=6),
+        criterion="dp",
+        **{**FAST, "epochs": 30, "patience": 2, "lr": 1e-6},
+    )
     rp.fit(task.tune, task.val, progress=False)
     assert rp.result_.stopped_early
     assert len(rp.history_) < 31
 
 
 def test_worst_group_selection_rule(task):
-    rp = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), selection="worst_group_accuracy",
-                      **FAST)
+    rp = Reprogrammer(
+        _copy(task.base), MaskOffsetTrigger(num_features=6), selection="worst_group_accuracy", **FAST
+    )
     rp.fit(task.tune, task.val, progress=False)
     best = max(rp.history_, key=lambda h: h["val"]["worst_group_accuracy"])
     assert rp.result_.best_val["worst_group_accuracy"] == best["val"]["worst_group_accuracy"]
@@ -113,23 +135,30 @@ def test_multiclass_and_three_groups(make_data):
 
 @pytest.mark.parametrize("precision", ["bf16"])
 def test_mixed_precision_runs_on_cpu(task, precision):
-    rp = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), mixed_precision=precision,
-                      **{**FAST, "epochs": 2})
+    rp = Reprogrammer(
+        _copy(task.base),
+        MaskOffsetTrigger(num_features=6),
+        mixed_precision=precision,
+        **{**FAST, "epochs": 2},
+    )
     rp.fit(task.tune, task.val, progress=False)
     assert len(rp.history_) == 3
 
 
 def test_bad_inputs(task):
-    with pytest.raises(ValueError, match="lam=-1.0 is not valid; expected a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"lam=-1\.0 is not valid; expected a finite number >= 0"):
         Reprogrammer(task.base, MaskOffsetTrigger(num_features=6), lam=-1.0)
     with pytest.raises(ValueError, match=r"built for inputs of shape \(4,\).*got inputs of shape \(6,\)"):
-        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=4)).fit(task.tune, task.val,
-                                                                              progress=False)
-    one_group = torch.utils.data.TensorDataset(task.tune.tensors[0], task.tune.tensors[1],
-                                               torch.zeros_like(task.tune.tensors[2]))
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=4)).fit(
+            task.tune, task.val, progress=False
+        )
+    one_group = torch.utils.data.TensorDataset(
+        task.tune.tensors[0], task.tune.tensors[1], torch.zeros_like(task.tune.tensors[2])
+    )
     with pytest.raises(ValueError, match=r"1 sensitive group\(s\).*expected at least 2"):
-        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6)).fit(one_group, task.val,
-                                                                              progress=False)
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6)).fit(
+            one_group, task.val, progress=False
+        )
     empty = torch.utils.data.TensorDataset(torch.zeros(0, 6), torch.zeros(0).long(), torch.zeros(0).long())
     with pytest.raises(ValueError, match="tune_data is empty"):
         Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6)).fit(empty, task.val, progress=False)

@@ -79,8 +79,7 @@ _ADULT_BAD_FORMAT = (
     "fields per row ({columns})."
 )
 _COMPAS_MISSING = (
-    "{path!r} lacks the column(s) {missing}; expected the ProPublica file {file} with the "
-    "columns {required}."
+    "{path!r} lacks the column(s) {missing}; expected the ProPublica file {file} with the columns {required}."
 )
 _BAD_RACES = "races={value!r} is not valid; expected None or a sequence of race names."
 
@@ -88,9 +87,7 @@ _BAD_RACES = "races={value!r} is not valid; expected None or a sequence of race 
 def _reject_fixed(loader: str, kwargs: Mapping[str, Any], fixed: Iterable[str]) -> None:
     for option in fixed:
         if option in kwargs:
-            raise TypeError(
-                _FIXED_OPTION.format(loader=loader, option=option, value=kwargs[option])
-            )
+            raise TypeError(_FIXED_OPTION.format(loader=loader, option=option, value=kwargs[option]))
 
 
 def _record(data: TabularData, spec: str, extra: Mapping[str, Any]) -> TabularData:
@@ -101,9 +98,7 @@ def _record(data: TabularData, spec: str, extra: Mapping[str, Any]) -> TabularDa
 
 def _existing(path: Path, argument: str, expected: str) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(
-            _FILE_NOT_FOUND.format(argument=argument, path=str(path), expected=expected)
-        )
+        raise FileNotFoundError(_FILE_NOT_FOUND.format(argument=argument, path=str(path), expected=expected))
     return path
 
 

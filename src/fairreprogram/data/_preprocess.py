@@ -45,9 +45,7 @@ _BAD_STATE = (
     "state={state!r} is not valid; expected a dict written by TabularPreprocessor.to_dict() "
     "(kind {kind!r}, version {version})."
 )
-_BAD_CATEGORICAL = (
-    "categorical={categorical!r} is not valid; expected None or a sequence of column names."
-)
+_BAD_CATEGORICAL = "categorical={categorical!r} is not valid; expected None or a sequence of column names."
 
 
 def is_categorical(series: pd.Series, *, name: str, categorical: Sequence[str] = ()) -> bool:
@@ -195,9 +193,7 @@ class TabularPreprocessor:
                 blocks.append(values[:, None] == np.asarray(categories, dtype=object)[None, :])
         return np.hstack([block.astype(np.float64) for block in blocks]).astype(np.float32)
 
-    def fit_transform(
-        self, frame: pd.DataFrame, columns: Sequence[str] | None = None
-    ) -> np.ndarray:
+    def fit_transform(self, frame: pd.DataFrame, columns: Sequence[str] | None = None) -> np.ndarray:
         """Fit on ``frame`` and return its encoding."""
         return self.fit(frame, columns).transform(frame)
 
@@ -239,9 +235,7 @@ class TabularPreprocessor:
             or state.get("version") != _FORMAT_VERSION
             or not isinstance(state.get("columns"), list)
         ):
-            raise ValueError(
-                _BAD_STATE.format(state=state, kind=_FORMAT_KIND, version=_FORMAT_VERSION)
-            )
+            raise ValueError(_BAD_STATE.format(state=state, kind=_FORMAT_KIND, version=_FORMAT_VERSION))
         self = cls(categorical=list(state.get("categorical", [])))
         numeric: dict[str, tuple[float, float]] = {}
         categories: dict[str, list[str]] = {}

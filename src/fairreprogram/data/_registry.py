@@ -83,9 +83,7 @@ def available_datasets() -> list[str]:
 
 
 register_dataset("arrests", load_arrests, needs_path=False, description="scikit-lego arrests")
-register_dataset(
-    "adult", load_adult, needs_path=True, description="a folder with adult.data and adult.test"
-)
+register_dataset("adult", load_adult, needs_path=True, description="a folder with adult.data and adult.test")
 register_dataset(
     "compas",
     load_compas,

@@ -20,9 +20,7 @@ __all__ = ["SPLIT_NAMES", "SplitFractions", "TabularSplit", "stratified_assignme
 #: Split names in protocol order.
 SPLIT_NAMES: tuple[str, ...] = ("train", "tune", "val", "test")
 
-_FRACTION_RANGE = (
-    "SplitFractions.{field}={value!r} is not valid; expected a number strictly between 0 and 1."
-)
+_FRACTION_RANGE = "SplitFractions.{field}={value!r} is not valid; expected a number strictly between 0 and 1."
 _FRACTION_SUM = (
     "SplitFractions(train={train!r}, tune={tune!r}, val={val!r}, test={test!r}) sums to "
     "{total!r}; expected the four fractions to sum to 1 (within 1e-6)."
@@ -147,9 +145,7 @@ def _deficit_sequence(length: int, fractions: np.ndarray) -> np.ndarray:
     return sequence
 
 
-def stratified_assignment(
-    strata: np.ndarray, *, fractions: tuple[float, ...], seed: int
-) -> np.ndarray:
+def stratified_assignment(strata: np.ndarray, *, fractions: tuple[float, ...], seed: int) -> np.ndarray:
     """Assign each row to a split, stratified by ``strata``.
 
     Rows are grouped by stratum (sorted), shuffled within each stratum with ``seed``,

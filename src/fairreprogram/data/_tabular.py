@@ -49,9 +49,7 @@ _SINGLE_GROUP = (
     "sensitive={sensitive!r} defines a single group {groups}; expected at least two groups "
     "to measure fairness between."
 )
-_SINGLE_CLASS = (
-    "Target column {target!r} has a single class {classes}; expected at least two classes."
-)
+_SINGLE_CLASS = "Target column {target!r} has a single class {classes}; expected at least two classes."
 _POSITIVE_LABEL_SINGLE_CLASS = (
     "positive_label={positive_label!r} matches {matched} of {total} rows of target column "
     "{target!r}; expected both positive and negative rows. Values found: {values}."
@@ -155,9 +153,7 @@ class TabularData:
 
     def _split_summary(self, split: TabularSplit) -> dict[str, Any]:
         out = self._rates(split.y)
-        out["groups"] = {
-            name: self._rates(split.y[split.z == g]) for g, name in enumerate(self.group_names)
-        }
+        out["groups"] = {name: self._rates(split.y[split.z == g]) for g, name in enumerate(self.group_names)}
         return out
 
     def __repr__(self) -> str:
@@ -176,9 +172,7 @@ def _check_frame(frame: Any, argument: str) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(_NOT_A_FRAME.format(argument=argument, value=type(frame).__name__))
     if len(frame) == 0:
-        raise ValueError(
-            _EMPTY_FRAME.format(argument=argument, columns=list(map(str, frame.columns)))
-        )
+        raise ValueError(_EMPTY_FRAME.format(argument=argument, columns=list(map(str, frame.columns))))
     return frame.reset_index(drop=True)
 
 
@@ -240,15 +234,11 @@ def _check_numeric_finite(frame: pd.DataFrame, features: list[str], categorical:
 # labels and groups
 
 
-def _positive_labels(
-    values: pd.Series, *, target: str, positive_label: Any
-) -> tuple[np.ndarray, list[str]]:
+def _positive_labels(values: pd.Series, *, target: str, positive_label: Any) -> tuple[np.ndarray, list[str]]:
     wanted = str(positive_label).strip()
     text = categorical_values(values)
     y = text == wanted
-    number = isinstance(positive_label, (int, float, np.number)) and not isinstance(
-        positive_label, bool
-    )
+    number = isinstance(positive_label, (int, float, np.number)) and not isinstance(positive_label, bool)
     if number and pd.api.types.is_numeric_dtype(values):
         y |= values.to_numpy(dtype=np.float64) == float(positive_label)
     if y.all() or not y.any():
@@ -334,9 +324,7 @@ def _check_sizes(rows: dict[str, np.ndarray], *, total: int, min_split_size: int
         size = len(rows[name])
         if size < min_split_size:
             raise ValueError(
-                _SPLIT_TOO_SMALL.format(
-                    split=name, size=size, total=total, min_split_size=min_split_size
-                )
+                _SPLIT_TOO_SMALL.format(split=name, size=size, total=total, min_split_size=min_split_size)
             )
 
 
@@ -441,10 +429,7 @@ def load_tabular(
     preprocessor = TabularPreprocessor(categorical=categorical_cols)
     preprocessor.fit(combined.iloc[rows["train"]], feature_cols)
     features_x = preprocessor.transform(combined)
-    offsets = {
-        name: (len(frame) if name == "test" and test_frame is not None else 0)
-        for name in SPLIT_NAMES
-    }
+    offsets = {name: (len(frame) if name == "test" and test_frame is not None else 0) for name in SPLIT_NAMES}
     splits = {
         name: TabularSplit(X=features_x[r], y=y[r], z=z[r], index=r - offsets[name])
         for name, r in rows.items()
@@ -474,9 +459,7 @@ def load_tabular(
     )
 
 
-def _read_csv(
-    path: str | os.PathLike[str], argument: str, options: Mapping[str, Any]
-) -> pd.DataFrame:
+def _read_csv(path: str | os.PathLike[str], argument: str, options: Mapping[str, Any]) -> pd.DataFrame:
     resolved = Path(path).expanduser()
     if not resolved.is_file():
         raise FileNotFoundError(

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +160,7 @@ def _broadcast_parameters(accelerator: Runtime, *modules: nn.Module | None) -> N
                 dist.broadcast(tensor.data, src=0)
 
 
-def _make_optimizer(params: list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(params: Sequence[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -232,7 +232,7 @@ class _Run:
         self.sync = _make_sync(accelerator)
         self.best_state: dict[str, torch.Tensor] = {}
         self.progress = _Progress(loss_scale=2.0**14 if config.mixed_precision == "fp16" else 1.0)
-        self.meta = {"library_version": __version__, "config": config.to_dict()}
+        self.meta: dict[str, Any] = {"library_version": __version__, "config": config.to_dict()}
 
     # -- checkpoints ---------------------------------------------------------------------
     @property

@@ -180,7 +180,7 @@ class FairReprogramClassifier(ClassifierMixin, BaseEstimator):
                 seed=self.random_state,
                 progress=self.progress,
             )
-            self.base_model_ = base
+            self.base_model_: nn.Module = base
         else:
             self.base_model_ = self.model
         trigger = MaskOffsetTrigger(num_features=features.shape[1])

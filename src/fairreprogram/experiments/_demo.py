@@ -122,8 +122,15 @@ def run_demo(
     data = load_arrests(seed=seed)
     torch.manual_seed(seed)
     base = MLPClassifier(in_features=data.num_features, num_classes=data.num_classes)
-    train_erm(base, data.train.to_dataset(), data.val.to_dataset(), seed=seed, progress=progress,
-              class_weight="balanced", accuracy_metric="balanced_accuracy")
+    train_erm(
+        base,
+        data.train.to_dataset(),
+        data.val.to_dataset(),
+        seed=seed,
+        progress=progress,
+        class_weight="balanced",
+        accuracy_metric="balanced_accuracy",
+    )
     rows = {"base": _evaluate(base, data)}
     triggers = {}
     for criterion in ("demographic_parity", "equalized_odds"):

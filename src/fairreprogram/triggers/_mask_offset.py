@@ -42,11 +42,11 @@ class _StraightThroughBinary(torch.autograd.Function):
     """Threshold at 0.5 forward; pass the gradient through unchanged backward."""
 
     @staticmethod
-    def forward(ctx: object, probs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: object, probs: torch.Tensor) -> torch.Tensor:
         return (probs > 0.5).to(probs.dtype)
 
     @staticmethod
-    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
         return grad
 
 

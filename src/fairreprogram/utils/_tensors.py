@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -33,7 +33,7 @@ def to_device(value: Any, device: torch.device | str) -> Any:
         return value.to(device, non_blocking=True)
     if isinstance(value, Mapping):
         return {k: to_device(v, device) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if isinstance(value, (list, tuple)):
         return type(value)(to_device(v, device) for v in value)
     return value
 

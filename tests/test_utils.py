@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fairreprogram.utils import (
+    atomic_write_json,
+    check_finite_array,
+    check_non_negative,
+    load_tensors,
+    save_tensors,
+)
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "m.json"
+    atomic_write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"a": object()})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_json_is_sorted_and_handles_numpy(tmp_path):
+    atomic_write_json(tmp_path / "x.json", {"b": np.float32(0.5), "a": np.arange(2)})
+    assert (tmp_path / "x.json").read_text().index('"a"') < (tmp_path / "x.json").read_text().index('"b"')
+
+
+def test_tensors_round_trip(tmp_path):
+    save_tensors(tmp_path / "t.safetensors", {"w": torch.arange(3.0)})
+    assert torch.equal(load_tensors(tmp_path / "t.safetensors")["w"], torch.arange(3.0))
+
+
+def test_validation_messages_name_the_value():
+    with pytest.raises(ValueError, match=r"X contains 1 non-finite value\(s\).*index \(1, 0\)"):
+        check_finite_array("X", np.array([[0.0], [np.inf]]))
+    with pytest.raises(ValueError, match=r"lam=-2 is not valid"):
+        check_non_negative("lam", -2)

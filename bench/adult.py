@@ -5,8 +5,11 @@ on the train split; the trigger (DP and EO) at several lambdas on the tuning spl
 AdvPost (full fine-tuning of the base model) at the same lambdas on the same tuning
 split; AdvIn (adversarial training from scratch on the train split); ThresholdOptimizer
 (post-processing that needs Z at inference); and the trigger and AdvPost tuned on 5% of
-the tuning split. Every adversarial run uses the same selection rule: the lowest
-validation gap with validation accuracy at most 2 points below the base model's.
+the tuning split, with as many optimisation steps as on the full split (epochs scaled
+by 1/fraction, at most 600) and, per method and criterion, the lambda whose full-data
+run had the lowest validation gap within the accuracy floor. Every adversarial run uses
+the same selection rule: the lowest validation gap with validation accuracy at most 2
+points below the base model's.
 
 Resumable: finished runs are appended to ``runs.jsonl`` and skipped on a rerun; a run
 interrupted mid-way resumes from its last epoch checkpoint. Writes ``results.json``
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -33,6 +37,7 @@ from torch.utils.data import TensorDataset
 from fairreprogram.baselines import train_adv_in, train_adv_post, train_erm
 from fairreprogram.data import TabularData, default_data_dir, load_adult
 from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
+from fairreprogram.metrics import TABLE_KEYS as KEYS
 from fairreprogram.metrics import evaluate_fairness
 from fairreprogram.models import MLPClassifier
 from fairreprogram.triggers import MaskOffsetTrigger
@@ -40,19 +45,10 @@ from fairreprogram.utils import atomic_write_json, atomic_write_text
 
 LAMBDAS = (0.1, 0.3, 1.0, 3.0, 10.0)
 ADV_IN_LAMBDAS = (0.3, 1.0, 3.0)
-EFFICIENCY_LAMBDA = 1.0
 EFFICIENCY_FRACTION = 0.05
+MAX_EPOCHS = 600
 MAX_DROP = 0.02
 CRITERIA = ("demographic_parity", "equalized_odds")
-KEYS = (
-    "accuracy",
-    "balanced_accuracy",
-    "dp_gap",
-    "eo_gap",
-    "dp_gap_paper",
-    "eo_gap_paper",
-    "worst_group_accuracy",
-)
 
 TRIGGER = TrainConfig(
     lam=1.0,
@@ -178,52 +174,41 @@ class Bench:
                 jobs.append(("advin", crit, lam, 1.0, f"advin/{short}/l{lam}/s{seed}"))
             jobs.append(("threshold", crit, None, 1.0, f"threshold/{short}/s{seed}"))
             for method in ("trigger", "advpost"):
+                # lambda None: chosen when the job runs, from the full-data runs (see best_lambda).
                 jobs.append(
                     (
                         method,
                         crit,
-                        EFFICIENCY_LAMBDA,
+                        None,
                         EFFICIENCY_FRACTION,
-                        f"{method}/{short}/l{EFFICIENCY_LAMBDA}/f{EFFICIENCY_FRACTION}/s{seed}",
+                        f"{method}/{short}/f{EFFICIENCY_FRACTION}/s{seed}",
                     )
                 )
+        runners = {
+            "trigger": self.trigger,
+            "advpost": self.adv_post,
+            "advin": self.adv_in,
+            "threshold": self.threshold,
+        }
+        context = {"data": data, "base": base, "val": val, "base_val_acc": base_val_acc, "seed": seed}
         for method, crit, lam, fraction, run_id in jobs:
             if run_id in self.done:
                 continue
-            folder = self.out / run_id.replace("/", "_")
             train_set = tune if fraction == 1.0 else subset(tune, fraction, seed)
+            if lam is None and method != "threshold":
+                lam = self.best_lambda(method, crit, seed, base_val_acc)
+            # Same number of optimisation steps whatever the tuning-set size.
+            epochs = min(math.ceil(TRIGGER.epochs / fraction), MAX_EPOCHS)
             tic = time.perf_counter()
-            if method == "trigger":
-                trigger = MaskOffsetTrigger(num_features=data.num_features)
-                cfg = TRIGGER.replace(criterion=crit, lam=lam, seed=seed)
-                model = Reprogrammer(base, trigger, config=cfg).fit(
-                    train_set, val, output_dir=folder, progress=False
-                )
-                params = trigger.num_trainable_parameters()
-            elif method == "advpost":
-                cfg = ADV_POST.replace(criterion=crit, lam=lam, seed=seed)
-                model, _ = train_adv_post(base, train_set, val, config=cfg, output_dir=folder, progress=False)
-                params = sum(p.numel() for p in model.parameters())
-            elif method == "advin":
-                torch.manual_seed(seed)
-                model = MLPClassifier(in_features=data.num_features)
-                cfg = ADV_IN.replace(criterion=crit, lam=lam, seed=seed)
-                train_adv_in(
-                    model,
-                    data.train.to_dataset(),
-                    val,
-                    config=cfg,
-                    reference_accuracy=base_val_acc,
-                    output_dir=folder,
-                    progress=False,
-                )
-                params = sum(p.numel() for p in model.parameters())
-            else:
-                record = self.threshold(base, data, crit)
-                params = 0
-                model = None
+            outcome = runners[method](
+                crit=crit,
+                lam=lam,
+                train_set=train_set,
+                epochs=epochs,
+                folder=self.out / run_id.replace("/", "_"),
+                **context,
+            )
             wall = time.perf_counter() - tic
-            metrics = self.evaluate(model, data) if model is not None else record
             self.record(
                 {
                     "id": run_id,
@@ -232,13 +217,63 @@ class Bench:
                     "criterion": crit,
                     "lam": lam,
                     "fraction": fraction,
+                    "epochs": epochs,
                     "wall_time_s": wall,
-                    "trainable_parameters": params,
-                    **metrics,
+                    **outcome,
                 }
             )
 
-    def threshold(self, base: torch.nn.Module, data: TabularData, crit: str) -> dict[str, dict[str, float]]:
+    def best_lambda(self, method: str, crit: str, seed: int, base_val_acc: float) -> float:
+        """The lambda whose full-data run had the lowest validation gap within the accuracy floor.
+
+        Chosen on validation metrics only, so the data-efficiency runs never see the test split.
+        """
+        gap = "dp_gap" if crit == "demographic_parity" else "eo_gap"
+        runs = [
+            r
+            for r in self.done.values()
+            if r["method"] == method and r["criterion"] == crit and r["seed"] == seed and r["fraction"] == 1.0
+        ]
+        ok = [r for r in runs if r["val"]["accuracy"] >= base_val_acc - MAX_DROP] or runs
+        return float(min(ok, key=lambda r: r["val"][gap])["lam"])
+
+    def _outcome(
+        self, model: torch.nn.Module, data: TabularData, params: int, best_epoch: int
+    ) -> dict[str, Any]:
+        return {"trainable_parameters": params, "best_epoch": best_epoch, **self.evaluate(model, data)}
+
+    def trigger(
+        self, *, crit, lam, train_set, epochs, folder, data, base, val, seed, **_: Any
+    ) -> dict[str, Any]:
+        trigger = MaskOffsetTrigger(num_features=data.num_features)
+        cfg = TRIGGER.replace(criterion=crit, lam=lam, seed=seed, epochs=epochs)
+        reprogrammer = Reprogrammer(base, trigger, config=cfg)
+        model = reprogrammer.fit(train_set, val, output_dir=folder, progress=False)
+        return self._outcome(model, data, trigger.num_trainable_parameters(), reprogrammer.result_.best_epoch)
+
+    def adv_post(
+        self, *, crit, lam, train_set, epochs, folder, data, base, val, seed, **_: Any
+    ) -> dict[str, Any]:
+        cfg = ADV_POST.replace(criterion=crit, lam=lam, seed=seed, epochs=epochs)
+        model, result = train_adv_post(base, train_set, val, config=cfg, output_dir=folder, progress=False)
+        return self._outcome(model, data, result.num_trainable_parameters, result.best_epoch)
+
+    def adv_in(self, *, crit, lam, folder, data, val, base_val_acc, seed, **_: Any) -> dict[str, Any]:
+        torch.manual_seed(seed)
+        model = MLPClassifier(in_features=data.num_features)
+        cfg = ADV_IN.replace(criterion=crit, lam=lam, seed=seed)
+        result = train_adv_in(
+            model,
+            data.train.to_dataset(),
+            val,
+            config=cfg,
+            reference_accuracy=base_val_acc,
+            output_dir=folder,
+            progress=False,
+        )
+        return self._outcome(model, data, result.num_trainable_parameters, result.best_epoch)
+
+    def threshold(self, *, crit: str, base: torch.nn.Module, data: TabularData, **_: Any) -> dict[str, Any]:
         from fairlearn.postprocessing import ThresholdOptimizer
 
         optimizer = ThresholdOptimizer(
@@ -254,7 +289,7 @@ class Bench:
             pred = optimizer.predict(part.X, sensitive_features=part.z, random_state=0)
             result = evaluate_fairness(y_true=part.y, y_pred=pred, sensitive_features=part.z)
             out[split] = {k: float(result.overall[k]) for k in KEYS}
-        return out
+        return {"trainable_parameters": 0, "best_epoch": None, **out}
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -265,7 +300,9 @@ def aggregate(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Mean and std over seeds per (method, criterion, lambda, fraction)."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in records.values():
-        groups.setdefault((r["method"], r["criterion"], r["lam"], r["fraction"]), []).append(r)
+        # Data-efficiency runs pick their lambda per seed; they are grouped across lambdas.
+        lam = r["lam"] if r["fraction"] == 1.0 else None
+        groups.setdefault((r["method"], r["criterion"], lam, r["fraction"]), []).append(r)
     rows = []
     for (method, crit, lam, fraction), rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
         row: dict[str, Any] = {
@@ -275,6 +312,7 @@ def aggregate(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "fraction": fraction,
             "seeds": len(rs),
             "trainable_parameters": rs[0]["trainable_parameters"],
+            "lambdas": sorted({r["lam"] for r in rs if r["lam"] is not None}),
         }
         for key in KEYS:
             row[key], row[key + "_std"] = _mean_std([r["test"][key] for r in rs])
@@ -356,7 +394,7 @@ def markdown(rows: list[dict[str, Any]], goal: dict[str, Any]) -> str:
 
     for r in rows:
         crit = {"demographic_parity": "DP", "equalized_odds": "EO"}.get(r["criterion"], "–")
-        lam = "–" if r["lam"] is None else f"{r['lam']:g}"
+        lam = "/".join(f"{value:g}" for value in r["lambdas"]) or "–"
         lines.append(
             f"| {r['method']} | {crit} | {lam} | {r['fraction']:g} | {r['seeds']} | {cell(r, 'accuracy')} "
             f"| {cell(r, 'dp_gap')} | {cell(r, 'eo_gap')} | {cell(r, 'dp_gap_paper')} | "

@@ -487,7 +487,7 @@ def test_result_object_serialises():
     assert data["warnings"] == result.warnings
 
 
-def test_large_input_is_vectorised():
+def test_large_input():
     rng = np.random.default_rng(0)
     n = 200_000
     y_true = rng.integers(0, 2, n)

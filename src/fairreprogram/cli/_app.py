@@ -9,9 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from fairreprogram._version import __version__
+from fairreprogram.baselines import ERM_DEFAULTS
+from fairreprogram.engine import TrainConfig
+from fairreprogram.metrics import TABLE_KEYS
 from fairreprogram.triggers import available_triggers
 
 __all__ = ["app", "main"]
+
+_DEFAULTS = TrainConfig()
 
 app = typer.Typer(
     name="fairreprogram",
@@ -22,16 +27,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-)
-
-_TABLE_KEYS = (
-    "accuracy",
-    "balanced_accuracy",
-    "dp_gap",
-    "eo_gap",
-    "dp_gap_paper",
-    "eo_gap_paper",
-    "worst_group_accuracy",
 )
 
 
@@ -82,7 +77,7 @@ def _fail(error: Exception) -> None:
 def _print_split(metrics: dict[str, Any], split: str = "test") -> None:
     from fairreprogram.experiments import format_table
 
-    typer.echo(format_table({split: metrics[split]["overall"]}, _TABLE_KEYS))
+    typer.echo(format_table({split: metrics[split]["overall"]}, TABLE_KEYS))
 
 
 @app.command()
@@ -134,9 +129,9 @@ def train_base(
     ] = True,
     hidden: Annotated[str, typer.Option(help="Hidden layer widths of the MLP, e.g. 64,64.")] = "64,64",
     dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = ERM_DEFAULTS.epochs,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = ERM_DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = ERM_DEFAULTS.lr,
     class_weight: Annotated[
         str | None, typer.Option(help="'balanced' to weight the loss by inverse class frequency.")
     ] = None,
@@ -188,27 +183,34 @@ def reprogram(
     ] = None,
     criterion: Annotated[
         str, typer.Option(help="demographic_parity (dp) or equalized_odds (eo).")
-    ] = "equalized_odds",
-    lam: Annotated[float, typer.Option(help="Adversary weight lambda >= 0.")] = 1.0,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 256,
-    lr: Annotated[float, typer.Option(help="Trigger learning rate (Adam).")] = 1e-2,
-    adversary_lr: Annotated[float, typer.Option(help="Adversary learning rate (Adam).")] = 1e-3,
+    ] = _DEFAULTS.criterion,
+    lam: Annotated[float, typer.Option(help="Adversary weight lambda >= 0.")] = _DEFAULTS.lam,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = _DEFAULTS.epochs,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = _DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option(help="Trigger learning rate (Adam).")] = _DEFAULTS.lr,
+    adversary_lr: Annotated[
+        float, typer.Option(help="Adversary learning rate (Adam).")
+    ] = _DEFAULTS.adversary_lr,
     project: Annotated[
         bool, typer.Option(help="Project the adversary gradient out of the task gradient.")
-    ] = True,
+    ] = _DEFAULTS.project,
     selection: Annotated[
         str, typer.Option(help="Model selection: min_bias, worst_group_accuracy, accuracy or last.")
-    ] = "min_bias",
+    ] = _DEFAULTS.selection,
     max_accuracy_drop: Annotated[
-        float, typer.Option(help="Accuracy floor of min_bias selection, as a fraction of the base accuracy.")
-    ] = 0.01,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience in epochs (0: off).")] = 0,
+        float,
+        typer.Option(
+            help="Largest accepted drop of validation accuracy under min_bias selection (0.01 = one point)."
+        ),
+    ] = _DEFAULTS.max_accuracy_drop,
+    patience: Annotated[
+        int, typer.Option(help="Early-stopping patience in epochs (0: off).")
+    ] = _DEFAULTS.patience,
     class_weight: Annotated[
         str | None, typer.Option(help="'balanced' to weight the task loss by inverse class frequency.")
     ] = None,
-    mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16.")] = "no",
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16.")] = _DEFAULTS.mixed_precision,
+    seed: Annotated[int, typer.Option(help="Seed.")] = _DEFAULTS.seed,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in OUT.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -270,10 +272,10 @@ def evaluate(
         result = evaluate_run(base=base, trigger=trigger, split=split, n_bootstrap=bootstrap)
     except (ValueError, TypeError, FileNotFoundError) as error:
         _fail(error)
-    typer.echo(format_table({split: result.overall}, _TABLE_KEYS))
+    typer.echo(format_table({split: result.overall}, TABLE_KEYS))
     typer.echo("\nper group:\n" + result.by_group.to_string())
     for key, (low, high) in result.confidence_intervals.items():
-        if key in _TABLE_KEYS:
+        if key in TABLE_KEYS:
             typer.echo(f"{key}: {result.overall[key]:.4f} [{low:.4f}, {high:.4f}]")
     if json_out is not None:
         atomic_write_json(json_out, result.to_dict())

@@ -139,8 +139,8 @@ class Runtime:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
 
-def _make_sync(accelerator: Runtime) -> GradientSync | None:
-    if accelerator.world_size == 1:
+def _make_sync(runtime: Runtime) -> GradientSync | None:
+    if runtime.world_size == 1:
         return None
 
     def sync(flat: torch.Tensor, weight: float) -> torch.Tensor:
@@ -151,8 +151,8 @@ def _make_sync(accelerator: Runtime) -> GradientSync | None:
     return sync
 
 
-def _broadcast_parameters(accelerator: Runtime, *modules: nn.Module | None) -> None:
-    if accelerator.world_size == 1:
+def _broadcast_parameters(runtime: Runtime, *modules: nn.Module | None) -> None:
+    if runtime.world_size == 1:
         return
     for module in modules:
         if module is not None:
@@ -212,14 +212,14 @@ class _Run:
         adversary: Adversary | None,
         config: TrainConfig,
         output_dir: Path | None,
-        accelerator: Runtime,
+        runtime: Runtime,
     ) -> None:
         self.predictor = predictor
         self.trainable = trainable
         self.adversary = adversary
         self.config = config
         self.output_dir = output_dir
-        self.accelerator = accelerator
+        self.runtime = runtime
         self.params = [p for p in trainable.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError(_NO_PARAMS.format(name=type(trainable).__name__))
@@ -229,7 +229,7 @@ class _Run:
             if adversary is not None
             else None
         )
-        self.sync = _make_sync(accelerator)
+        self.sync = _make_sync(runtime)
         self.best_state: dict[str, torch.Tensor] = {}
         self.progress = _Progress(loss_scale=2.0**14 if config.mixed_precision == "fp16" else 1.0)
         self.meta: dict[str, Any] = {"library_version": __version__, "config": config.to_dict()}
@@ -241,7 +241,7 @@ class _Run:
 
     def save(self) -> None:
         path = self.checkpoint_path
-        if path is None or not self.accelerator.is_main_process:
+        if path is None or not self.runtime.is_main_process:
             return
         modules = {"trainable": self.trainable.state_dict(), "best": self.best_state}
         optimizers: dict[str, torch.optim.Optimizer] = {"trainable": self.optimizer}
@@ -307,11 +307,11 @@ class _Run:
             batch_size=self.config.batch_size,
             seed=self.config.seed,
             epoch=epoch,
-            rank=self.accelerator.rank,
-            world_size=self.accelerator.world_size,
+            rank=self.runtime.rank,
+            world_size=self.runtime.world_size,
         )
         for batch in iterate_batches(self.train_data, sampler):
-            yield to_device(batch, self.accelerator.device)
+            yield to_device(batch, self.runtime.device)
 
     def warmup_adversary(self, bar: tqdm) -> None:
         if self.adversary is None or self.adversary_optimizer is None:
@@ -319,7 +319,7 @@ class _Run:
         self.predictor.eval()
         for w in range(self.config.adversary_warmup_epochs):
             for x, y, z in self.batches(-1 - w):
-                with torch.no_grad(), self.accelerator.autocast():
+                with torch.no_grad(), self.runtime.autocast():
                     logits = self.predictor(x)
                 adversary_step(
                     self.adversary,
@@ -349,7 +349,7 @@ class _Run:
                 project=self.config.project,
                 eps=self.config.eps,
                 sync=self.sync,
-                autocast=self.accelerator.autocast,
+                autocast=self.runtime.autocast,
                 loss_scale=self.progress.loss_scale,
                 class_weights=self.class_weights,
             )
@@ -418,7 +418,11 @@ def train(
     trainable holds the selected epoch's state.
     """
     started = time.perf_counter()
-    accelerator = runtime or Runtime.from_accelerate(config.mixed_precision)
+    runtime = (
+        Runtime.from_accelerate(config.mixed_precision)
+        if runtime is None
+        else dataclasses.replace(runtime, mixed_precision=config.mixed_precision)
+    )
     torch.manual_seed(config.seed)
     adversary = None
     if config.adversarial:
@@ -429,10 +433,10 @@ def train(
             hidden_sizes=config.adversary_hidden_sizes,
             use_logits=config.adversary_use_logits,
         )
-    predictor.to(accelerator.device)
+    predictor.to(runtime.device)
     if adversary is not None:
-        adversary.to(accelerator.device)
-    _broadcast_parameters(accelerator, trainable, adversary)
+        adversary.to(runtime.device)
+    _broadcast_parameters(runtime, trainable, adversary)
     out = Path(output_dir) if output_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -442,13 +446,13 @@ def train(
         adversary=adversary,
         config=config,
         output_dir=out,
-        accelerator=accelerator,
+        runtime=runtime,
     )
     run.train_data, run.val_data = train_data, val_data
     if config.class_weight == "balanced":
-        run.class_weights = balanced_class_weights(train_data, num_classes).to(accelerator.device)
+        run.class_weights = balanced_class_weights(train_data, num_classes).to(runtime.device)
     resumed = resume and run.restore()
-    steps = num_batches(len(train_data), config.batch_size, accelerator.world_size)  # type: ignore[arg-type]
+    steps = num_batches(len(train_data), config.batch_size, runtime.world_size)  # type: ignore[arg-type]
     warmup = config.adversary_warmup_epochs * steps if adversary is not None else 0
     total = warmup + config.epochs * steps
     done = 0 if not resumed else warmup + run.progress.epoch * steps
@@ -458,7 +462,7 @@ def train(
         desc=description,
         unit="step",
         dynamic_ncols=True,
-        disable=not progress or not accelerator.is_main_process,
+        disable=not progress or not runtime.is_main_process,
     )
     stopped_early = False
     try:
@@ -478,7 +482,7 @@ def train(
                 break
             tic = time.perf_counter()
             losses, examples = run.epoch(epoch, bar)
-            run.record(epoch, losses, time.perf_counter() - tic, examples * accelerator.world_size)
+            run.record(epoch, losses, time.perf_counter() - tic, examples * runtime.world_size)
             run.save()
             if on_epoch_end is not None:
                 on_epoch_end(run.progress.history[-1])

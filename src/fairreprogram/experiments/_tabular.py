@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fairreprogram.baselines import train_erm
+from fairreprogram.baselines import ERM_DEFAULTS, train_erm
 from fairreprogram.data import TabularData, load_dataset
 from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
 from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_run
@@ -66,8 +66,7 @@ def train_base_run(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train a base MLP with ERM on the ``train`` split of ``data``; write a run directory."""
-    config = TrainConfig(adversarial=False, lr=1e-3, epochs=30, selection="accuracy", patience=5)
-    config = config.replace(**(train_options or {}))
+    config = ERM_DEFAULTS.replace(**(train_options or {}))
     run_config = {
         "command": "train-base",
         "data": data,

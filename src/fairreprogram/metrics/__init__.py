@@ -6,7 +6,7 @@ gaps), per-group tables and optional bootstrap intervals. ``docs/metrics.md`` gi
 formulas.
 """
 
-from fairreprogram.metrics._core import METRIC_KEYS
+from fairreprogram.metrics._core import METRIC_KEYS, TABLE_KEYS
 from fairreprogram.metrics._evaluation import (
     CONVENTIONS,
     FairnessEvaluation,
@@ -21,6 +21,7 @@ __all__ = [
     "CONVENTIONS",
     "GROUP_SEPARATOR",
     "METRIC_KEYS",
+    "TABLE_KEYS",
     "FairnessEvaluation",
     "demographic_parity_gap",
     "equalized_odds_gap",

@@ -16,6 +16,7 @@ from fairreprogram.metrics._inputs import EncodedInputs
 
 __all__ = [
     "METRIC_KEYS",
+    "TABLE_KEYS",
     "AucRanks",
     "CountKeys",
     "GroupCounts",
@@ -40,6 +41,17 @@ METRIC_KEYS: tuple[str, ...] = (
     "n",
 )
 """Keys of :attr:`FairnessEvaluation.overall`, in display order."""
+
+TABLE_KEYS: tuple[str, ...] = (
+    "accuracy",
+    "balanced_accuracy",
+    "dp_gap",
+    "eo_gap",
+    "dp_gap_paper",
+    "eo_gap_paper",
+    "worst_group_accuracy",
+)
+"""The headline subset of :data:`METRIC_KEYS` that tables print."""
 
 _NO_SCORES = "inputs.scores is None; expected encoded inputs built with a y_score."
 

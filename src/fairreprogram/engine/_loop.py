@@ -416,13 +416,19 @@ def train(
     checkpoint (``checkpoint.safetensors``) plus ``history.json``; an interrupted run
     with the same configuration resumes from the last finished epoch. On return, the
     trainable holds the selected epoch's state.
+
+    A single process runs on the device the predictor's parameters are on; under
+    ``torchrun`` / ``accelerate launch`` each process uses the device Accelerate gives
+    it (pass ``runtime`` to choose explicitly).
     """
     started = time.perf_counter()
-    runtime = (
-        Runtime.from_accelerate(config.mixed_precision)
-        if runtime is None
-        else dataclasses.replace(runtime, mixed_precision=config.mixed_precision)
-    )
+    if runtime is None:
+        runtime = Runtime.from_accelerate(config.mixed_precision)
+        first = next(predictor.parameters(), None)
+        if runtime.world_size == 1 and first is not None:
+            # A single process runs where the model already is; a launcher decides otherwise.
+            runtime = dataclasses.replace(runtime, device=first.device)
+    runtime = dataclasses.replace(runtime, mixed_precision=config.mixed_precision)
     torch.manual_seed(config.seed)
     adversary = None
     if config.adversarial:

@@ -114,6 +114,7 @@ class Reprogrammer:
         groups = num_groups if num_groups is not None else infer_num_groups(tune_data)
         reprogrammed = ReprogrammedModel(self.trigger, self.model)
         device = next(self.model.parameters(), torch.zeros(0)).device
+        self.trigger.to(device)  # the trigger follows the model
         with torch.no_grad():
             num_classes = as_class_logits(self.model(to_device(x, device))).shape[1]
         self.result_ = train(

@@ -362,6 +362,18 @@ class _Run:
             bar.set_postfix(task=f"{losses.task_loss:.3f}", adv=f"{losses.adversary_loss:.3f}", refresh=False)
         return {k: v / max(examples, 1) for k, v in totals.items()}, examples
 
+    def start(self, bar: tqdm, *, reference_accuracy: float | None, evaluate_initial: bool) -> None:
+        """Warm the adversary up, evaluate epoch 0 and write the first checkpoint."""
+        self.progress.reference_accuracy = reference_accuracy
+        self.warmup_adversary(bar)
+        if evaluate_initial:
+            self.record(0, {"task_loss": math.nan, "adversary_loss": math.nan, "objective": math.nan}, 0.0, 0)
+            if self.progress.reference_accuracy is None:
+                self.progress.reference_accuracy = self.progress.history[0]["val"][
+                    self.config.accuracy_metric
+                ]
+        self.save()
+
     def update_loss_scale(self, losses: StepLosses) -> None:
         if self.config.mixed_precision != "fp16":
             return
@@ -388,6 +400,28 @@ def balanced_class_weights(dataset: Dataset[Any], num_classes: int) -> torch.Ten
     """Per-class weights ``n / (C * n_c)`` of the labels of a ``(x, y, z)`` dataset."""
     counts = torch.bincount(_labels(dataset), minlength=num_classes).float()
     return counts.sum() / (num_classes * counts.clamp(min=1))
+
+
+def _resolve_runtime(runtime: Runtime | None, predictor: nn.Module, config: TrainConfig) -> Runtime:
+    if runtime is None:
+        runtime = Runtime.from_accelerate(config.mixed_precision)
+        first = next(predictor.parameters(), None)
+        if runtime.world_size == 1 and first is not None:
+            # A single process runs where the model already is; a launcher decides otherwise.
+            runtime = dataclasses.replace(runtime, device=first.device)
+    return dataclasses.replace(runtime, mixed_precision=config.mixed_precision)
+
+
+def _build_adversary(config: TrainConfig, num_classes: int, num_groups: int) -> Adversary | None:
+    if not config.adversarial:
+        return None
+    return Adversary(
+        num_classes=num_classes,
+        num_groups=num_groups,
+        criterion=config.criterion,
+        hidden_sizes=config.adversary_hidden_sizes,
+        use_logits=config.adversary_use_logits,
+    )
 
 
 def train(
@@ -422,23 +456,9 @@ def train(
     it (pass ``runtime`` to choose explicitly).
     """
     started = time.perf_counter()
-    if runtime is None:
-        runtime = Runtime.from_accelerate(config.mixed_precision)
-        first = next(predictor.parameters(), None)
-        if runtime.world_size == 1 and first is not None:
-            # A single process runs where the model already is; a launcher decides otherwise.
-            runtime = dataclasses.replace(runtime, device=first.device)
-    runtime = dataclasses.replace(runtime, mixed_precision=config.mixed_precision)
+    runtime = _resolve_runtime(runtime, predictor, config)
     torch.manual_seed(config.seed)
-    adversary = None
-    if config.adversarial:
-        adversary = Adversary(
-            num_classes=num_classes,
-            num_groups=num_groups,
-            criterion=config.criterion,
-            hidden_sizes=config.adversary_hidden_sizes,
-            use_logits=config.adversary_use_logits,
-        )
+    adversary = _build_adversary(config, num_classes, num_groups)
     predictor.to(runtime.device)
     if adversary is not None:
         adversary.to(runtime.device)
@@ -473,15 +493,7 @@ def train(
     stopped_early = False
     try:
         if not resumed:
-            run.progress.reference_accuracy = reference_accuracy
-            run.warmup_adversary(bar)
-            if evaluate_initial:
-                run.record(
-                    0, {"task_loss": math.nan, "adversary_loss": math.nan, "objective": math.nan}, 0.0, 0
-                )
-                if run.progress.reference_accuracy is None:
-                    run.progress.reference_accuracy = run.progress.history[0]["val"][config.accuracy_metric]
-            run.save()
+            run.start(bar, reference_accuracy=reference_accuracy, evaluate_initial=evaluate_initial)
         for epoch in range(run.progress.epoch + 1, config.epochs + 1):
             if config.patience and run.progress.since_best >= config.patience:
                 stopped_early = True

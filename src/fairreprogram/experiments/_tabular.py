@@ -49,8 +49,11 @@ def split_metrics(
 
 
 def _peak_memory_mb() -> float:
-    import resource
-
+    """Peak resident memory of this process in MiB (NaN where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return float("nan")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

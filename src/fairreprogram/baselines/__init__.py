@@ -7,5 +7,14 @@ from fairreprogram.baselines._baselines import (
     train_adv_post,
     train_erm,
 )
+from fairreprogram.baselines._threshold import FrozenTorchClassifier, fit_threshold_optimizer
 
-__all__ = ["ERM_DEFAULTS", "FINETUNE_DEFAULTS", "train_adv_in", "train_adv_post", "train_erm"]
+__all__ = [
+    "ERM_DEFAULTS",
+    "FINETUNE_DEFAULTS",
+    "FrozenTorchClassifier",
+    "fit_threshold_optimizer",
+    "train_adv_in",
+    "train_adv_post",
+    "train_erm",
+]

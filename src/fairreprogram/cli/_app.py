@@ -1,4 +1,4 @@
-"""The ``fairreprogram`` command line: demo, train-base, reprogram, evaluate."""
+"""The ``fairreprogram`` command line: demo, train-base, reprogram, evaluate, sweep, runs, report."""
 
 from __future__ import annotations
 
@@ -280,6 +280,109 @@ def evaluate(
     if json_out is not None:
         atomic_write_json(json_out, result.to_dict())
         typer.echo(f"wrote {json_out}")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="Sweep config (.yaml, .yml or .json); see the README.")],
+    out: Annotated[Path | None, typer.Option(help="Sweep directory (default: sweeps/<name>).")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel trials (local processes or Ray tasks).")] = 1,
+    backend: Annotated[str, typer.Option(help="local (worker processes) or ray (needs the ray extra).")] = (
+        "local"
+    ),
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster address, e.g. ray://host:10001 or auto (default: start a local Ray instance)."
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Torch threads per worker (default: CPU cores / workers).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Run every trial of a sweep config; finished runs are skipped, interrupted ones resume.
+
+    Writes OUT/sweep.json, OUT/bases/ (one shared base model per seed) and OUT/runs/
+    (one run directory per trial); then run `fairreprogram report OUT`.
+    """
+    from fairreprogram.experiments import load_sweep_config, run_sweep
+
+    try:
+        parsed = load_sweep_config(config)
+        target = out if out is not None else Path("sweeps") / parsed.name
+        summary = run_sweep(
+            parsed,
+            out=target,
+            workers=workers,
+            backend=backend,
+            address=address,
+            threads_per_worker=threads,
+            progress=not quiet,
+        )
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError) as error:
+        _fail(error)
+    typer.echo(
+        f"{summary['trials']} trials ({summary['ran']} run now) in {summary['wall_time_s']:.0f} s; "
+        f"wrote {target}. Next: fairreprogram report {target}"
+    )
+
+
+@app.command()
+def runs(
+    directory: Annotated[
+        Path, typer.Argument(help="A sweep directory, or any folder holding run directories.")
+    ],
+) -> None:
+    """List the runs under DIRECTORY as a table (test metrics; degenerate runs flagged)."""
+    from fairreprogram.experiments import collect_runs
+
+    try:
+        table = collect_runs(directory, include_unfinished=True)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    columns = [
+        "run_id",
+        "status",
+        "method",
+        "criterion",
+        "lam",
+        "seed",
+        "tune_fraction",
+        "accuracy",
+        "dp_gap",
+        "eo_gap",
+        "worst_group_accuracy",
+        "degenerate",
+    ]
+    shown = table[columns].copy()
+    shown["criterion"] = shown["criterion"].map({"demographic_parity": "dp", "equalized_odds": "eo"})
+    shown["degenerate"] = shown["degenerate"].map(lambda reason: "DEGENERATE: " + reason if reason else "")
+    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A sweep directory (or any folder of run directories).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write report.html and report.md.")] = None,
+    matched_accuracy_drop: Annotated[
+        float, typer.Option(help="Compare bias at the base accuracy minus this (0.01 = one point).")
+    ] = 0.01,
+    group_run: Annotated[
+        str | None,
+        typer.Option(help="Run id whose per-group rates are shown (default: the best trigger run)."),
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report (plots embedded) and a markdown summary."""
+    from fairreprogram.experiments import write_report
+
+    try:
+        html_path, md_path = write_report(
+            directory, out=out, matched_accuracy_drop=matched_accuracy_drop, group_run=group_run
+        )
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    typer.echo(f"wrote {html_path} and {md_path}")
 
 
 def main() -> None:

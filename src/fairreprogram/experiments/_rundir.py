@@ -20,6 +20,7 @@ from fairreprogram.utils import atomic_write_json, read_json
 __all__ = [
     "METRICS_NAME",
     "RUN_CONFIG_NAME",
+    "check_compatible",
     "finish_run",
     "is_finished",
     "prepare_run_dir",
@@ -39,6 +40,24 @@ _OTHER_RUN = (
 )
 _NOT_A_DIR = "out={path} exists and is not a directory; expected a directory path."
 _NOT_A_RUN = "{path} is not a run directory: {name} is missing."
+_INCOMPATIBLE = (
+    "{path} was written by fairreprogram {found}; this is fairreprogram {current}, which reads runs of "
+    "version {series}.x only. Re-run it with this version, or read it with fairreprogram=={found}."
+)
+
+
+def _series(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def check_compatible(path: str | os.PathLike[str], config: dict[str, Any]) -> None:
+    """Raise ``ValueError`` if a run's recorded library version is not this major.minor series."""
+    found = str(config.get("library_version", "unknown"))
+    if _series(found) != _series(__version__):
+        raise ValueError(
+            _INCOMPATIBLE.format(path=path, found=found, current=__version__, series=_series(__version__))
+        )
+
 
 # Files and folders a run writes; only these are removed when overwriting.
 _RUN_ARTIFACTS = (
@@ -99,10 +118,11 @@ def finish_run(path: str | os.PathLike[str], metrics: dict[str, Any]) -> None:
 
 
 def read_run(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Return ``(config, metrics or None)`` of a run directory."""
+    """Return ``(config, metrics or None)`` of a run directory of a compatible version."""
     run = Path(path)
     if not (run / RUN_CONFIG_NAME).is_file():
         raise FileNotFoundError(_NOT_A_RUN.format(path=run, name=RUN_CONFIG_NAME))
     config = read_json(run / RUN_CONFIG_NAME)
+    check_compatible(run, config)
     metrics = read_json(run / METRICS_NAME) if is_finished(run) else None
     return config, metrics

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -14,8 +14,12 @@ from torch import nn
 from fairreprogram._version import __version__
 from fairreprogram.utils import atomic_write_json, load_tensors, read_json, save_tensors
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = [
     "CONFIG_NAME",
+    "PLOT_PARAMETER_LIMIT",
     "WEIGHTS_NAME",
     "Trigger",
     "TriggerConfig",
@@ -40,6 +44,12 @@ _SHAPE_MISMATCH = (
     "{kind} trigger was built for inputs of shape {expected} (per example), but got inputs of "
     "shape {found}; build or load a trigger for this input size."
 )
+
+_TOO_MANY_TO_PLOT = "{kind} trigger: {count:,} trainable parameters{shapes}; too many to draw one by one."
+_NOTHING_TO_PLOT = "{kind} trigger: no trainable parameters to draw."
+
+# Above this many trainable scalars the default plot is a text note, not a bar chart.
+PLOT_PARAMETER_LIMIT = 2000
 
 _REGISTRY: dict[str, type[Trigger]] = {}
 
@@ -152,6 +162,33 @@ class Trigger(nn.Module):
     def num_trainable_parameters(self) -> int:
         """Number of trainable scalars in the trigger."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def plot(self, ax: Axes, *, feature_names: Sequence[str] | None = None) -> None:
+        """Draw the trigger's learned parameters on ``ax`` (matplotlib ``Axes``).
+
+        The default draws a bar chart of the flattened trainable parameters, or a
+        text note with their shapes when there are more than
+        :data:`PLOT_PARAMETER_LIMIT`. Trigger kinds override this with a picture that
+        fits their input (per-feature bars, an image, token embeddings, ...).
+        ``feature_names`` label the x axis when there is one parameter per name.
+        """
+        named = [(n, p.detach().flatten().cpu()) for n, p in self.named_parameters() if p.requires_grad]
+        count = sum(int(t.numel()) for _, t in named)
+        if count == 0 or count > PLOT_PARAMETER_LIMIT:
+            shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in self.named_parameters() if p.requires_grad)
+            text = _TOO_MANY_TO_PLOT.format(kind=self.kind, count=count, shapes=f" ({shapes})")
+            text = text if count else _NOTHING_TO_PLOT.format(kind=self.kind)
+            ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+            ax.set_axis_off()
+            return
+        values = torch.cat([t for _, t in named]).numpy()
+        ax.bar(range(count), values, width=1.0, color="tab:blue")
+        ax.axhline(0.0, color="0.3", linewidth=0.8)
+        if feature_names is not None and len(feature_names) == count:
+            ax.set_xticks(range(count), list(feature_names), rotation=90, fontsize=7)
+        ax.set_xlabel("trainable parameter (flattened: " + ", ".join(n for n, _ in named) + ")")
+        ax.set_ylabel("value")
+        ax.set_title(f"{self.kind} trigger ({count} trainable parameters)")
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, trainable_parameters={self.num_trainable_parameters()}"

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
 from fairreprogram.triggers._base import Trigger, TriggerConfig, register_trigger
 from fairreprogram.utils import check_positive_int
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = ["MaskOffsetConfig", "MaskOffsetTrigger"]
+
+_FEATURE_NAMES = (
+    "feature_names has {found} names, but the trigger has num_features={expected}; "
+    "expected one name per input feature."
+)
+
+# Wider triggers show only the features they change most, so that labels stay readable.
+_MAX_PLOTTED_FEATURES = 40
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +95,41 @@ class MaskOffsetTrigger(Trigger):
     def mask(self) -> torch.Tensor:
         """The binary mask as used in the forward pass (with straight-through gradient)."""
         return _StraightThroughBinary.apply(torch.sigmoid(self.mask_scores))
+
+    def _plotted_features(self, mask: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        if mask.size <= _MAX_PLOTTED_FEATURES:
+            return np.arange(mask.size)
+        # Dropped features first, then the largest offsets; shown in feature order.
+        change = (mask < 0.5) * (np.abs(offset).max() + 1.0) + np.abs(offset)
+        return np.sort(np.argsort(-change, kind="stable")[:_MAX_PLOTTED_FEATURES])
+
+    def plot(self, ax: Axes, *, feature_names: Sequence[str] | None = None) -> None:
+        """Horizontal bars of the mask ``m`` and the offset ``δ`` per feature.
+
+        With more than 40 features only the 40 that change most are drawn (dropped
+        features first, then the largest ``|δ|``), and the title says so.
+        """
+        d = self.config.num_features
+        names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(d)]
+        if len(names) != d:
+            raise ValueError(_FEATURE_NAMES.format(found=len(names), expected=d))
+        with torch.no_grad():
+            mask = self.mask().cpu().numpy()
+            offset = self.offset.detach().cpu().numpy()
+        shown = self._plotted_features(mask, offset)
+        ypos = np.arange(shown.size)
+        ax.barh(ypos - 0.2, mask[shown], 0.4, label="mask m (1 keeps the feature)", color="tab:gray")
+        ax.barh(ypos + 0.2, offset[shown], 0.4, label="offset δ", color="tab:blue")
+        labels = [names[i] + ("  (dropped)" if mask[i] < 0.5 else "") for i in shown]
+        ax.set_yticks(ypos, labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0.0, color="0.3", linewidth=0.8)
+        ax.set_xlabel("value")
+        title = f"{self.kind} trigger: x·m + δ"
+        if shown.size < d:
+            title += f" ({shown.size} of {d} features, those changed most)"
+        ax.set_title(title)
+        ax.legend(fontsize=7, loc="best")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply ``x * m + delta`` to a batch of shape ``(n, num_features)``."""

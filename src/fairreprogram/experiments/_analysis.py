@@ -1,0 +1,261 @@
+"""Turning run directories into the accuracy-fairness picture.
+
+- :func:`collect_runs` reads every finished run under a directory into one table.
+- :func:`degeneracy` flags runs whose predictions collapse to one class, overall or
+  within a group: their bias can be zero without being fair in any useful sense, so
+  they are flagged everywhere and never placed on a Pareto front.
+- :func:`pareto_front`, :func:`hypervolume`, :func:`bias_at_accuracy` and
+  :func:`accuracy_at_bias` compare methods on (accuracy up, bias down).
+- :func:`summarize` aggregates seeds (mean, std) per configuration and builds the
+  front, data-efficiency and transfer tables a report shows.
+
+Reference point of the hypervolume: ``(accuracy_ref, gap_ref)`` with
+``accuracy_ref = base accuracy - reference_accuracy_drop`` (default 0.10) and
+``gap_ref = base gap`` of the criterion, both means over seeds. The hypervolume is
+the area of the (accuracy, gap) region that the front dominates and that improves
+on the reference in both coordinates; a front that never beats the base's bias has
+hypervolume 0.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairreprogram.engine import parse_criterion
+from fairreprogram.experiments._rundir import METRICS_NAME, RUN_CONFIG_NAME, read_run
+from fairreprogram.metrics import TABLE_KEYS
+
+__all__ = [
+    "CONFIG_COLUMNS",
+    "accuracy_at_bias",
+    "bias_at_accuracy",
+    "collect_runs",
+    "degeneracy",
+    "hypervolume",
+    "pareto_front",
+    "summarize",
+]
+
+CONFIG_COLUMNS = ("method", "criterion", "lam", "tune_fraction", "options")
+"""Columns that identify a configuration; seeds of one configuration are aggregated."""
+
+_NO_RUNS = (
+    "directory={path} holds no finished runs (no */{metrics} below it); expected a sweep or run directory."
+)
+
+
+def degeneracy(test: dict[str, Any]) -> str:
+    """Why a run is degenerate (``""`` if it is not), from its ``FairnessEvaluation.to_dict()``.
+
+    A run is degenerate when it predicts a single class for everyone, or for every
+    member of some group (binary: selection rate 0 or 1; multi-class: one class with
+    selection rate 1 in that group).
+    """
+    overall = test.get("overall", {})
+    classes = test.get("classes", [0, 1])
+    if len(classes) <= 2:
+        rate = overall.get("selection_rate", math.nan)
+        if rate in (0.0, 1.0):
+            return f"predicts one class for everyone (selection rate {rate:g})"
+        for row in test.get("by_group", []):
+            if row.get("count", 0) and row.get("selection_rate") in (0.0, 1.0):
+                return f"predicts one class for all of group {row['group']!r}"
+        return ""
+    for row in test.get("by_group_class", []):
+        if row.get("count", 0) and row.get("selection_rate") == 1.0:
+            return f"predicts class {row['class']!r} for all of group {row['group']!r}"
+    return ""
+
+
+def _run_dirs(root: Path) -> Iterable[Path]:
+    return sorted(p.parent for p in root.rglob(RUN_CONFIG_NAME))
+
+
+def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool = False) -> pd.DataFrame:
+    """One row per finished run under ``directory`` (its test metrics and identity).
+
+    Columns: ``run_id``, ``path``, ``method``, ``criterion``, ``lam``, ``seed``,
+    ``tune_fraction``, ``options``, every key of :data:`~fairreprogram.metrics.TABLE_KEYS`
+    (test split), the same with a ``val_`` prefix, ``trainable_parameters``,
+    ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``uses_z_at_inference``,
+    ``degenerate`` (the reason, or ``""``), ``status`` (``finished`` / ``unfinished``;
+    unfinished runs only with ``include_unfinished``). Version compatibility is checked
+    by :func:`~fairreprogram.experiments.read_run`.
+    """
+    root = Path(directory)
+    rows = []
+    for path in _run_dirs(root):
+        config, metrics = read_run(path)
+        if metrics is None and not include_unfinished:
+            continue
+        metrics = metrics or {}
+        trial = config.get("trial", {})
+        method = trial.get("method", config.get("command", "run"))
+        if config.get("command") in ("sweep-base", "train-base"):
+            method = "base"
+        row: dict[str, Any] = {
+            "run_id": path.name,
+            "path": str(path),
+            "method": method,
+            "criterion": trial.get("criterion"),
+            "lam": trial.get("lam"),
+            "seed": trial.get("seed", config.get("seed")),
+            "tune_fraction": trial.get("tune_fraction", 1.0),
+            "options": _options_label(trial),
+        }
+        for split, prefix in (("test", ""), ("val", "val_")):
+            overall = metrics.get(split, {}).get("overall", {})
+            for key in TABLE_KEYS:
+                row[prefix + key] = overall.get(key, math.nan)
+        for key in ("trainable_parameters", "wall_time_s", "peak_memory_mb", "examples_per_second"):
+            row[key] = metrics.get(key, math.nan)
+        row["uses_z_at_inference"] = bool(metrics.get("uses_z_at_inference", False))
+        row["degenerate"] = degeneracy(metrics.get("test", {}))
+        row["status"] = "finished" if metrics else "unfinished"
+        rows.append(row)
+    if not rows:
+        raise FileNotFoundError(_NO_RUNS.format(path=root, metrics=METRICS_NAME))
+    return pd.DataFrame(rows)
+
+
+def _options_label(trial: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in sorted(trial.get("trigger_options", {}).items())]
+    parts += [f"{k}={v}" for k, v in sorted(trial.get("train", {}).items())]
+    return ",".join(parts)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Non-dominated ``(accuracy, gap)`` points (higher accuracy, lower gap), by accuracy."""
+    clean = sorted({(float(a), float(g)) for a, g in points if not (math.isnan(a) or math.isnan(g))})
+    front = []
+    for a, g in clean:
+        if not any(a2 >= a and g2 <= g and (a2, g2) != (a, g) for a2, g2 in clean):
+            front.append((a, g))
+    return front
+
+
+def hypervolume(front: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by ``front`` that beats ``reference = (accuracy, gap)`` in both."""
+    acc_ref, gap_ref = reference
+    pts = sorted((a, g) for a, g in pareto_front(front) if a > acc_ref and g < gap_ref)
+    area, prev_acc = 0.0, acc_ref
+    # Sweep accuracy upwards; along a front the gap rises with accuracy.
+    for i, (a, _g) in enumerate(pts):
+        best_gap = min(g for _, g in pts[i:])
+        area += (a - prev_acc) * (gap_ref - best_gap)
+        prev_acc = a
+    return area
+
+
+def bias_at_accuracy(front: Sequence[tuple[float, float]], accuracy: float) -> float:
+    """Lowest gap the front reaches at accuracy >= ``accuracy`` (linear interpolation).
+
+    NaN when no front point is that accurate.
+    """
+    pts = pareto_front(front)
+    if not pts or accuracy > pts[-1][0]:
+        return math.nan
+    if accuracy <= pts[0][0]:
+        return pts[0][1]
+    accs, gaps = zip(*pts, strict=True)
+    return float(np.interp(accuracy, accs, gaps))
+
+
+def accuracy_at_bias(front: Sequence[tuple[float, float]], gap: float) -> float:
+    """Highest accuracy the front reaches with gap <= ``gap`` (linear interpolation).
+
+    NaN when no front point is that fair.
+    """
+    pts = pareto_front(front)
+    if not pts or gap < pts[0][1]:
+        return math.nan
+    if gap >= pts[-1][1]:
+        return pts[-1][0]
+    accs, gaps = zip(*pts, strict=True)
+    return float(np.interp(gap, gaps, accs))
+
+
+def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
+    keys = list(CONFIG_COLUMNS)
+    frame = runs.fillna({"criterion": "", "lam": -1.0, "options": ""})
+    metrics = [
+        *TABLE_KEYS,
+        *(f"val_{k}" for k in TABLE_KEYS),
+        "wall_time_s",
+        "trainable_parameters",
+        "peak_memory_mb",
+        "examples_per_second",
+    ]
+    grouped = frame.groupby(keys, dropna=False)
+    mean = grouped[metrics].mean()
+    std = grouped[list(TABLE_KEYS)].std(ddof=1).fillna(0.0).add_suffix("_std")
+    extra = grouped.agg(
+        seeds=("seed", "nunique"),
+        degenerate=("degenerate", lambda s: "; ".join(sorted(set(s) - {""}))),
+        uses_z_at_inference=("uses_z_at_inference", "max"),
+    )
+    out = pd.concat([mean, std, extra], axis=1).reset_index()
+    out["criterion"] = out["criterion"].replace("", None)
+    out["lam"] = out["lam"].where(out["lam"] >= 0, None)
+    return out
+
+
+def summarize(
+    runs: pd.DataFrame,
+    *,
+    matched_accuracy_drop: float = 0.01,
+    reference_accuracy_drop: float = 0.10,
+    matched_bias: float | None = None,
+) -> dict[str, Any]:
+    """Aggregate seeds and compare methods per criterion.
+
+    Returns a dict with ``configs`` (mean/std per configuration, degenerate flags),
+    ``base`` (seed means of the base models), and per criterion short name (``dp``,
+    ``eo``): ``fronts`` (method -> front points), ``comparison`` (method ->
+    hypervolume, bias at the matched accuracy ``base accuracy - matched_accuracy_drop``,
+    accuracy at the matched bias, default half the base gap, and the number of
+    degenerate configurations left off the front), plus ``efficiency`` and ``transfer``
+    tables when the runs hold them.
+    """
+    configs = _aggregate(runs)
+    bases = configs[configs["method"] == "base"]
+    base = {k: float(bases[k].mean()) for k in TABLE_KEYS} if len(bases) else {}
+    out: dict[str, Any] = {"configs": configs, "base": base}
+    for crit in ("demographic_parity", "equalized_odds"):
+        short = parse_criterion(crit).short
+        gap = f"{short}_gap"
+        rows = configs[(configs["criterion"] == crit) & (configs["tune_fraction"] == 1.0)]
+        fronts, comparison = {}, {}
+        base_acc, base_gap = base.get("accuracy", math.nan), base.get(gap, math.nan)
+        ref = (base_acc - reference_accuracy_drop, base_gap)
+        target_acc = base_acc - matched_accuracy_drop
+        target_gap = matched_bias if matched_bias is not None else base_gap / 2
+        for method, part in rows.groupby("method"):
+            usable = part[part["degenerate"] == ""]
+            front = pareto_front(list(zip(usable["accuracy"], usable[gap], strict=True)))
+            fronts[method] = front
+            comparison[method] = {
+                "hypervolume": hypervolume(front, ref),
+                "bias_at_matched_accuracy": bias_at_accuracy(front, target_acc),
+                "accuracy_at_matched_bias": accuracy_at_bias(front, target_gap),
+                "degenerate_configs": int((part["degenerate"] != "").sum()),
+                "configs": len(part),
+            }
+        out[short] = {
+            "fronts": fronts,
+            "comparison": comparison,
+            "reference": ref,
+            "matched_accuracy": target_acc,
+            "matched_bias": target_gap,
+        }
+    out["efficiency"] = configs[configs["method"] != "base"].sort_values(
+        ["criterion", "method", "tune_fraction"], na_position="first"
+    )
+    return out

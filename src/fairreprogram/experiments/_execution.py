@@ -1,0 +1,237 @@
+"""Executing a sweep: base models first, then the trials, then transfer evaluations.
+
+Backends:
+
+- ``local`` (default): a pool of worker processes on this machine (``workers``).
+- ``ray``: the same work as Ray tasks, on a local Ray instance or on the cluster at
+  ``address`` (needs the ``ray`` extra). The config is unchanged.
+
+Finished runs are skipped and interrupted ones resume from their checkpoints, so a
+sweep can be stopped (Ctrl-C) and started again. Progress shows what is done,
+running and left, with a time estimate.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from fairreprogram._version import __version__
+from fairreprogram.experiments._rundir import is_finished
+from fairreprogram.experiments._sweep_config import SweepConfig, Trial, load_sweep_config
+from fairreprogram.experiments._trials import (
+    RUNS_DIR,
+    TRANSFER_NAME,
+    base_dir,
+    run_base,
+    run_transfer,
+    run_trial,
+)
+from fairreprogram.utils import atomic_write_json, check_choice, check_positive_int, read_json
+
+__all__ = ["BACKENDS", "SWEEP_NAME", "run_sweep"]
+
+SWEEP_NAME = "sweep.json"
+BACKENDS = ("local", "ray")
+
+_CHANGED = (
+    "out={path} holds a sweep whose {section!r} section differs from this config; the shared base "
+    "models would not match. Use another output directory, or restore the original {section!r}."
+)
+_RAY_MISSING = "backend='ray' needs the ray package; install fairreprogram[ray], or use --backend local."
+_RAY_UNREACHABLE = (
+    "could not connect to a Ray cluster at address={address!r} ({error}); nothing was run and nothing "
+    "already written was touched. Check the address, or run with --backend local."
+)
+
+Job = tuple[str, Callable[..., Any], dict[str, Any]]
+
+
+def _record_sweep(out: Path, config: SweepConfig, command: str) -> None:
+    path = out / SWEEP_NAME
+    if path.is_file():
+        saved = read_json(path)["config"]
+        for section in ("data", "base"):
+            if saved.get(section) != config.to_dict()[section]:
+                raise ValueError(_CHANGED.format(path=out, section=section))
+    atomic_write_json(path, {"config": config.to_dict(), "library_version": __version__, "command": command})
+
+
+class _LocalBackend:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: cf.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _LocalBackend:
+        self.pool = cf.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, jobs: Sequence[Job], bar: tqdm) -> list[Any]:
+        assert_pool = self.pool
+        if assert_pool is None:
+            raise RuntimeError("the local backend is used outside its context manager")
+        futures = {assert_pool.submit(fn, **kwargs): name for name, fn, kwargs in jobs}
+        return _drain(futures, bar, wait=lambda pending: cf.wait(pending, return_when=cf.FIRST_COMPLETED))
+
+
+def _drain(
+    futures: dict[Any, str], bar: tqdm, *, wait: Callable[[set[Any]], tuple[set[Any], set[Any]]]
+) -> list[Any]:
+    results, pending = [], set(futures)
+    bar.set_postfix(running=len(pending), refresh=True)
+    while pending:
+        done, pending = wait(pending)
+        for future in done:
+            results.append(future.result())
+            bar.update(1)
+        bar.set_postfix(running=min(len(pending), bar.total), refresh=True)
+    return results
+
+
+class _RayBackend:
+    def __init__(self, address: str | None, workers: int) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError(_RAY_MISSING) from None
+        self.ray = ray
+        self.address = address
+        self.workers = workers
+
+    def _check_reachable(self) -> None:
+        # Fail in seconds, not after Ray's minute-long retries, when nothing listens there.
+        if not self.address or self.address == "auto":
+            return
+        host, _, port = self.address.split("://", 1)[-1].rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+                pass
+        except (OSError, ValueError) as error:
+            raise ConnectionError(_RAY_UNREACHABLE.format(address=self.address, error=error)) from error
+
+    def __enter__(self) -> _RayBackend:
+        self._check_reachable()
+        try:
+            if self.address:
+                self.ray.init(address=self.address, log_to_driver=False)
+            else:
+                self.ray.init(num_cpus=self.workers, log_to_driver=False, include_dashboard=False)
+        except Exception as error:  # ray raises ConnectionError, RuntimeError, ... by version
+            raise ConnectionError(_RAY_UNREACHABLE.format(address=self.address, error=error)) from error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ray.shutdown()
+
+    def run(self, jobs: Sequence[Job], bar: tqdm) -> list[Any]:
+        ray = self.ray
+        refs = {ray.remote(num_cpus=1)(fn).remote(**kwargs): name for name, fn, kwargs in jobs}
+
+        def wait(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+            done, rest = ray.wait(list(pending), num_returns=1)
+            return {_RayResult(ray, ref) for ref in done}, set(rest)
+
+        return _drain(refs, bar, wait=wait)
+
+
+class _RayResult:
+    def __init__(self, ray: Any, ref: Any) -> None:
+        self.ray, self.ref = ray, ref
+
+    def result(self) -> Any:
+        return self.ray.get(self.ref)
+
+
+def _phase(backend: Any, jobs: list[Job], *, label: str, progress: bool) -> list[Any]:
+    if not jobs:
+        return []
+    with tqdm(total=len(jobs), desc=label, unit="run", disable=not progress, dynamic_ncols=True) as bar:
+        return backend.run(jobs, bar)
+
+
+def run_sweep(
+    config: str | os.PathLike[str] | SweepConfig,
+    *,
+    out: str | os.PathLike[str],
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    threads_per_worker: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every trial of a sweep into ``out`` and return a summary of what ran.
+
+    ``out`` gets ``sweep.json`` (the normalised config, library version and command),
+    ``bases/`` (one ERM base model per seed, shared by the trials) and ``runs/`` (one run
+    directory per trial); with ``transfer: true`` every trigger trial also gets
+    ``transfer.json``. Finished runs are skipped; an interrupted run resumes.
+    """
+    check_choice("backend", backend, BACKENDS)
+    check_positive_int("workers", workers)
+    sweep = config if isinstance(config, SweepConfig) else load_sweep_config(config)
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+    engine: Any = _LocalBackend(workers) if backend == "local" else _RayBackend(address, workers)
+    raw = sweep.to_dict()
+    trials = sweep.trials()
+    seeds = sorted({t.seed for t in trials} | (set(sweep.seeds) if sweep.transfer else set()))
+    tic = time.perf_counter()
+    with engine:
+        _record_sweep(root, sweep, " ".join(["fairreprogram", *sys.argv[1:]]))
+        base_jobs: list[Job] = [
+            (f"base-s{s}", run_base, {"sweep_dir": str(root), "config": raw, "seed": s, "threads": threads})
+            for s in seeds
+            if not is_finished(base_dir(root, s))
+        ]
+        _phase(engine, base_jobs, label="base models", progress=progress)
+        todo = [t for t in trials if not is_finished(root / RUNS_DIR / t.trial_id)]
+        trial_jobs: list[Job] = [
+            (
+                t.trial_id,
+                run_trial,
+                {"sweep_dir": str(root), "config": raw, "trial": t.to_dict(), "threads": threads},
+            )
+            for t in todo
+        ]
+        _phase(engine, trial_jobs, label=f"trials ({len(trials) - len(todo)} done before)", progress=progress)
+        transfer_jobs = _transfer_jobs(root, raw, trials, seeds) if sweep.transfer else []
+        _phase(engine, transfer_jobs, label="transfer", progress=progress)
+    return {
+        "trials": len(trials),
+        "ran": len(todo),
+        "bases": len(base_jobs),
+        "transfers": len(transfer_jobs),
+        "wall_time_s": time.perf_counter() - tic,
+        "out": str(root),
+    }
+
+
+def _transfer_jobs(root: Path, raw: dict[str, Any], trials: list[Trial], seeds: list[int]) -> list[Job]:
+    jobs: list[Job] = []
+    for trial in trials:
+        folder = root / RUNS_DIR / trial.trial_id
+        if trial.is_trigger and trial.tune_fraction == 1.0 and not (folder / TRANSFER_NAME).is_file():
+            jobs.append(
+                (
+                    trial.trial_id,
+                    run_transfer,
+                    {"sweep_dir": str(root), "config": raw, "trial": trial.to_dict(), "seeds": seeds},
+                )
+            )
+    return jobs

@@ -1,0 +1,311 @@
+"""Running one base model or one trial of a sweep into its run directory.
+
+The functions here take plain dicts (the sweep config and the trial) so that any
+backend can ship them to a worker process or a Ray task. A trial whose run
+directory is finished is skipped; an interrupted one resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from fairreprogram.baselines import (
+    ERM_DEFAULTS,
+    fit_threshold_optimizer,
+    train_adv_in,
+    train_adv_post,
+    train_erm,
+)
+from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
+from fairreprogram.experiments._rundir import finish_run, is_finished, prepare_run_dir, read_run
+from fairreprogram.experiments._sweep_config import SweepConfig, Trial
+from fairreprogram.experiments._tasks import Task, build_task
+from fairreprogram.metrics import evaluate_fairness
+from fairreprogram.models import ReprogrammedModel
+from fairreprogram.triggers import Trigger, build_trigger
+from fairreprogram.utils import atomic_write_json, read_json
+
+__all__ = ["BASES_DIR", "RUNS_DIR", "TRANSFER_NAME", "run_base", "run_transfer", "run_trial"]
+
+BASES_DIR = "bases"
+RUNS_DIR = "runs"
+TRANSFER_NAME = "transfer.json"
+
+
+def _peak_memory_mb() -> float:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return math.nan
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _evaluate(model: nn.Module, task: Task, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
+    return {s: evaluate_model(model, task.dataset(s), group_names=task.group_names).to_dict() for s in splits}
+
+
+def _speed(history: list[dict[str, Any]]) -> float:
+    rates = [h["examples_per_second"] for h in history if h.get("epoch", 0) > 0]
+    rates = [r for r in rates if not math.isnan(r)]
+    return float(np.mean(rates)) if rates else math.nan
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def base_dir(sweep_dir: Path, seed: int) -> Path:
+    """Run directory of the base model of ``seed``."""
+    return sweep_dir / BASES_DIR / f"base-s{seed}"
+
+
+def run_base(
+    *,
+    sweep_dir: str | os.PathLike[str],
+    config: dict[str, Any],
+    seed: int,
+    threads: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train (or reuse) the ERM base model of ``seed``, shared by every trial of that seed."""
+    _set_threads(threads)
+    sweep = SweepConfig.from_dict(config)
+    out = base_dir(Path(sweep_dir), seed)
+    if is_finished(out):
+        return read_run(out)[1] or {}
+    train = ERM_DEFAULTS.replace(**{**dict(sweep.base.get("train", {})), "seed": seed})
+    run_config = {
+        "command": "sweep-base",
+        "seed": seed,
+        "data": dict(sweep.data),
+        "model": {k: v for k, v in sweep.base.items() if k != "train"},
+        "train": train.to_dict(),
+    }
+    prepare_run_dir(out, run_config)
+    task = build_task(sweep.data)
+    torch.manual_seed(seed)
+    model = task.build_base(sweep.base)
+    tic = time.perf_counter()
+    result = train_erm(
+        model, task.dataset("train"), task.dataset("val"), config=train, output_dir=out, progress=progress
+    )
+    task.save_base(model, out / "model")
+    metrics = {
+        **_evaluate(model, task),
+        "best_epoch": result.best_epoch,
+        "trainable_parameters": result.num_trainable_parameters,
+        "wall_time_s": time.perf_counter() - tic,
+        "peak_memory_mb": _peak_memory_mb(),
+        "examples_per_second": _speed(result.history),
+    }
+    finish_run(out, metrics)
+    return metrics
+
+
+def _subset(dataset: Dataset[Any], fraction: float, seed: int) -> Dataset[Any]:
+    if fraction >= 1.0:
+        return dataset
+    n = len(dataset)  # type: ignore[arg-type]
+    keep = max(round(n * fraction), 2)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))[:keep]
+    return Subset(dataset, sorted(order.tolist()))
+
+
+def _as_tensor_dataset(dataset: Dataset[Any]) -> Dataset[Any]:
+    # Keep the engine's fast path for tensor datasets when a subset is taken.
+    if isinstance(dataset, Subset) and isinstance(dataset.dataset, torch.utils.data.TensorDataset):
+        idx = torch.as_tensor(dataset.indices)
+        return torch.utils.data.TensorDataset(*(t[idx] for t in dataset.dataset.tensors))
+    return dataset
+
+
+_Runner = Callable[..., tuple[nn.Module | None, dict[str, Any]]]
+
+
+def _trigger(
+    trial: Trial, *, task: Task, base: nn.Module, tune: Dataset[Any], config: TrainConfig, out: Path, **_: Any
+) -> tuple[nn.Module | None, dict[str, Any]]:
+    trigger = build_trigger(trial.method, input_shape=task.input_shape, **dict(trial.trigger_options))
+    reprogrammer = Reprogrammer(base, trigger, config=config)
+    model = reprogrammer.fit(tune, task.dataset("val"), output_dir=out, progress=False)
+    trigger.save_pretrained(out / "trigger")
+    result = reprogrammer.result_
+    return model, {
+        "trainable_parameters": trigger.num_trainable_parameters(),
+        "best_epoch": result.best_epoch if result else -1,
+        "examples_per_second": _speed(result.history) if result else math.nan,
+    }
+
+
+def _adv_post(
+    trial: Trial, *, task: Task, base: nn.Module, tune: Dataset[Any], config: TrainConfig, out: Path, **_: Any
+) -> tuple[nn.Module | None, dict[str, Any]]:
+    model, result = train_adv_post(
+        base, tune, task.dataset("val"), config=config, output_dir=out, progress=False
+    )
+    task.save_base(model, out / "model")
+    return model, {
+        "trainable_parameters": result.num_trainable_parameters,
+        "best_epoch": result.best_epoch,
+        "examples_per_second": _speed(result.history),
+    }
+
+
+def _adv_in(
+    trial: Trial,
+    *,
+    task: Task,
+    base: nn.Module,
+    tune: Dataset[Any],
+    config: TrainConfig,
+    out: Path,
+    base_metrics: dict[str, Any],
+    sweep: SweepConfig,
+) -> tuple[nn.Module | None, dict[str, Any]]:
+    torch.manual_seed(trial.seed)
+    model = task.build_base(sweep.base)
+    reference = base_metrics["val"]["overall"][config.accuracy_metric]
+    result = train_adv_in(
+        model,
+        task.dataset("train"),
+        task.dataset("val"),
+        config=config,
+        reference_accuracy=reference,
+        output_dir=out,
+        progress=False,
+    )
+    task.save_base(model, out / "model")
+    return model, {
+        "trainable_parameters": result.num_trainable_parameters,
+        "best_epoch": result.best_epoch,
+        "examples_per_second": _speed(result.history),
+    }
+
+
+def _erm(trial: Trial, *, base: nn.Module, **_: Any) -> tuple[nn.Module | None, dict[str, Any]]:
+    # ERM is the shared base model itself; the trial records it as a row of its own.
+    return base, {"trainable_parameters": sum(p.numel() for p in base.parameters()), "best_epoch": 0}
+
+
+def _threshold(
+    trial: Trial, *, task: Task, base: nn.Module, tune: Dataset[Any], **_: Any
+) -> tuple[nn.Module | None, dict[str, Any]]:
+    x, y, z = (np.asarray(a) for a in task.arrays("tune"))
+    if isinstance(tune, Subset):
+        x, y, z = x[tune.indices], y[tune.indices], z[tune.indices]
+    optimizer = fit_threshold_optimizer(base, x, y, z, constraints=trial.criterion or "demographic_parity")
+    metrics: dict[str, Any] = {"trainable_parameters": 0, "best_epoch": None, "uses_z_at_inference": True}
+    names = np.asarray(task.group_names, dtype=object)
+    for split in ("val", "test"):
+        xs, ys, zs = task.arrays(split)
+        pred = optimizer.predict(xs, sensitive_features=zs, random_state=trial.seed)
+        metrics[split] = evaluate_fairness(y_true=ys, y_pred=pred, sensitive_features=names[zs]).to_dict()
+    return None, metrics
+
+
+_RUNNERS: dict[str, _Runner] = {"erm": _erm, "advin": _adv_in, "advpost": _adv_post, "threshold": _threshold}
+
+
+def run_trial(
+    *,
+    sweep_dir: str | os.PathLike[str],
+    config: dict[str, Any],
+    trial: dict[str, Any],
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Run one trial into ``sweep_dir/runs/<trial_id>`` (skipped when finished) and return its metrics."""
+    _set_threads(threads)
+    sweep = SweepConfig.from_dict(config)
+    spec = Trial.from_dict(trial)
+    root = Path(sweep_dir)
+    out = root / RUNS_DIR / spec.trial_id
+    if is_finished(out):
+        return read_run(out)[1] or {}
+    train = sweep.train_config(spec)
+    base_path = base_dir(root, spec.seed)
+    run_config = {
+        "command": "sweep-trial",
+        "trial": spec.to_dict(),
+        "base": base_path.name,
+        "data": dict(sweep.data),
+        "train": train.to_dict(),
+    }
+    prepare_run_dir(out, run_config)
+    task = build_task(sweep.data)
+    base = task.load_base(base_path / "model")
+    base_metrics = read_json(base_path / "metrics.json")
+    tune = _as_tensor_dataset(_subset(task.dataset("tune"), spec.tune_fraction, spec.seed))
+    runner = _RUNNERS.get(spec.method, _trigger)
+    tic = time.perf_counter()
+    model, extra = runner(
+        spec, task=task, base=base, tune=tune, config=train, out=out, base_metrics=base_metrics, sweep=sweep
+    )
+    wall = time.perf_counter() - tic
+    metrics = {
+        **(_evaluate(model, task) if model is not None else {}),
+        **extra,
+        "wall_time_s": wall,
+        "peak_memory_mb": _peak_memory_mb(),
+        "tune_examples": len(tune),  # type: ignore[arg-type]
+    }
+    finish_run(out, metrics)
+    return metrics
+
+
+def run_transfer(
+    *, sweep_dir: str | os.PathLike[str], config: dict[str, Any], trial: dict[str, Any], seeds: list[int]
+) -> dict[str, Any]:
+    """Evaluate a finished trigger trial on the base models of the other ``seeds``.
+
+    Writes ``transfer.json`` into the trial's run directory: for every other base, its
+    test metrics alone and behind the transferred trigger, and the share of the
+    source's bias reduction that survives (for the trial's criterion).
+    """
+    sweep = SweepConfig.from_dict(config)
+    spec = Trial.from_dict(trial)
+    root = Path(sweep_dir)
+    out = root / RUNS_DIR / spec.trial_id
+    if (out / TRANSFER_NAME).is_file():
+        return read_json(out / TRANSFER_NAME)
+    task = build_task(sweep.data)
+    trigger = Trigger.from_pretrained(out / "trigger", input_shape=task.input_shape)
+    gap = f"{'dp' if spec.criterion == 'demographic_parity' else 'eo'}_gap"
+    own = read_json(out / "metrics.json")["test"]["overall"]
+    own_base = read_json(base_dir(root, spec.seed) / "metrics.json")["test"]["overall"]
+    source_cut = own_base[gap] - own[gap]
+    targets = {}
+    for seed in seeds:
+        if seed == spec.seed:
+            continue
+        target_dir = base_dir(root, seed)
+        other = task.load_base(target_dir / "model")
+        alone = read_json(target_dir / "metrics.json")["test"]["overall"]
+        moved = evaluate_model(
+            ReprogrammedModel(trigger, other), task.dataset("test"), group_names=task.group_names
+        ).overall
+        cut = alone[gap] - moved[gap]
+        targets[target_dir.name] = {
+            "base": {k: alone[k] for k in ("accuracy", gap)},
+            "with_trigger": {k: float(moved[k]) for k in ("accuracy", gap)},
+            "share_of_reduction_kept": cut / source_cut if source_cut > 0 else math.nan,
+        }
+    record = {
+        "source": base_dir(root, spec.seed).name,
+        "criterion": spec.criterion,
+        "gap": gap,
+        "source_reduction": source_cut,
+        "targets": targets,
+    }
+    atomic_write_json(out / TRANSFER_NAME, record)
+    return record

@@ -1,0 +1,201 @@
+import json
+import math
+
+import pytest
+
+from fairreprogram.experiments import (
+    SweepConfig,
+    accuracy_at_bias,
+    bias_at_accuracy,
+    collect_runs,
+    degeneracy,
+    hypervolume,
+    load_sweep_config,
+    pareto_front,
+    run_sweep,
+)
+
+TINY = {
+    "name": "tiny",
+    "data": {"spec": "arrests", "seed": 0},
+    "base": {"hidden_sizes": [8], "train": {"epochs": 3, "class_weight": "balanced"}},
+    "train": {"epochs": 3, "lr": 0.02, "class_weight": "balanced", "max_accuracy_drop": 0.05},
+    "methods": {"advpost": {"lr": 0.001}},
+    "seeds": [0],
+    "grid": [
+        {"method": ["mask_offset", "advpost"], "criterion": ["dp", "eo"], "lam": [1.0]},
+        {"method": "threshold", "criterion": "dp"},
+        {"method": "erm", "criterion": ["dp", "eo"]},
+    ],
+}
+
+
+def _config(**changes):
+    return SweepConfig.from_dict({**TINY, **changes})
+
+
+def test_grid_expands_to_unique_trials_with_merged_options():
+    config = _config(
+        seeds=[0, 1],
+        grid=[
+            *TINY["grid"],
+            {"method": "mask_offset", "lam": [1.0, 2.0], "tune_fraction": [0.5], "train": {"lr": [0.1]}},
+        ],
+    )
+    trials = config.trials()
+    ids = [t.trial_id for t in trials]
+    assert len(ids) == len(set(ids))
+    assert sum(t.method == "erm" for t in trials) == 2  # one per seed, whatever the criteria
+    assert {t.method for t in trials} == {"mask_offset", "advpost", "threshold", "erm"}
+    post = next(t for t in trials if t.method == "advpost")
+    assert config.train_config(post).lr == 0.001 and config.train_config(post).epochs == 3
+    tuned = [t for t in trials if t.tune_fraction == 0.5]
+    assert len(tuned) == 4 and all(config.train_config(t).lr == 0.1 for t in tuned)
+    assert all("frac0.5" in t.trial_id for t in tuned)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"colour": 1}, r"config has unknown key\(s\) \['colour'\]"),
+        ({"grid": [{"method": "mask_offset", "lr": 1}]}, r"grid\[0\] has unknown key\(s\) \['lr'\]"),
+        ({"grid": [{"method": "boost"}]}, r"grid\[0\]: method='boost' is not valid"),
+        ({"grid": [{"method": "mask_offset", "criterion": "parity"}]}, r"criterion='parity' is not valid"),
+        (
+            {"grid": [{"method": "mask_offset", "trigger_options": {"size": 3}}]},
+            r"trigger 'mask_offset' has no option\(s\) \['size'\]",
+        ),
+        ({"grid": []}, r"grid=\[\] is empty"),
+        ({"grid": [{"method": []}]}, r"is empty"),
+        ({"grid": [{"method": "mask_offset", "tune_fraction": 2}]}, r"tune_fraction=2 is not valid"),
+        ({"train": {"lam": -1}}, r"lam=-1 is not valid"),
+        ({"methods": {"advpost": {"colour": 1}}}, r"unknown option\(s\) \['colour'\]"),
+        ({"data": {"path": "x"}}, r"expected a mapping with a 'spec' string"),
+    ],
+)
+def test_bad_configs_are_refused_with_clear_messages(changes, message):
+    with pytest.raises(ValueError, match=message):
+        _config(**changes)
+
+
+def test_config_files(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps(TINY))
+    (tmp_path / "s.yaml").write_text("name: tiny\ndata: {spec: arrests}\ngrid:\n  - {method: erm}\n")
+    assert load_sweep_config(tmp_path / "s.json").name == "tiny"
+    assert len(load_sweep_config(tmp_path / "s.yaml").trials()) == 1
+    (tmp_path / "s.txt").write_text("{}")
+    with pytest.raises(ValueError, match=r"expected a \.yaml, \.yml or \.json file"):
+        load_sweep_config(tmp_path / "s.txt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_sweep_config(tmp_path / "missing.yaml")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    summary = run_sweep(_config(), out=out, workers=1, threads_per_worker=1, progress=False)
+    return out, summary
+
+
+def test_sweep_runs_everything_once_and_resumes(swept):
+    out, summary = swept
+    assert summary["trials"] == 6 and summary["ran"] == 6 and summary["bases"] == 1
+    runs = collect_runs(out)
+    assert set(runs["method"]) == {"base", "mask_offset", "advpost", "threshold", "erm"}
+    assert runs.loc[runs["method"] == "threshold", "uses_z_at_inference"].all()
+    again = run_sweep(_config(), out=out, workers=1, progress=False)
+    assert again["ran"] == 0 and again["bases"] == 0
+    victim = out / "runs" / "mask_offset-dp-lam1-s0"
+    before = json.loads((victim / "metrics.json").read_text())
+    (victim / "metrics.json").unlink()  # as if interrupted after the last checkpoint
+    resumed = run_sweep(_config(), out=out, workers=1, threads_per_worker=1, progress=False)
+    assert resumed["ran"] == 1
+    after = json.loads((victim / "metrics.json").read_text())
+    assert after["test"]["overall"] == before["test"]["overall"]
+
+
+def test_changed_data_section_is_refused(swept):
+    out, _ = swept
+    with pytest.raises(ValueError, match="'data' section differs"):
+        run_sweep(_config(data={"spec": "arrests", "seed": 1}), out=out, progress=False)
+
+
+def test_incompatible_run_directory_is_refused(swept, tmp_path):
+    out, _ = swept
+    import shutil
+
+    copy = tmp_path / "old"
+    shutil.copytree(out / "runs" / "erm-s0", copy / "erm-s0")
+    config = json.loads((copy / "erm-s0" / "config.json").read_text())
+    config["library_version"] = "0.0.3"
+    (copy / "erm-s0" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"written by fairreprogram 0\.0\.3.*reads runs of version 0\.1\.x"):
+        collect_runs(copy)
+
+
+def test_collect_runs_on_an_empty_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds no finished runs"):
+        collect_runs(tmp_path)
+
+
+def test_unknown_backend_and_unreachable_ray_cluster(swept):
+    out, _ = swept
+    with pytest.raises(ValueError, match="backend='spark' is not valid"):
+        run_sweep(_config(), out=out, backend="spark", progress=False)
+    pytest.importorskip("ray")
+    before = sorted(p.name for p in (out / "runs").iterdir())
+    with pytest.raises(ConnectionError, match=r"could not connect to a Ray cluster.*--backend local"):
+        run_sweep(_config(), out=out, backend="ray", address="127.0.0.1:1", progress=False)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == before
+
+
+@pytest.mark.slow
+def test_ray_backend_matches_the_local_backend(tmp_path):
+    pytest.importorskip("ray")
+    config = _config(grid=[{"method": "mask_offset", "criterion": "eo", "lam": [0.5, 2.0]}])
+    run_sweep(config, out=tmp_path / "local", workers=1, threads_per_worker=1, progress=False)
+    run_sweep(config, out=tmp_path / "ray", workers=2, backend="ray", threads_per_worker=1, progress=False)
+    local, ray = collect_runs(tmp_path / "local"), collect_runs(tmp_path / "ray")
+    assert len(local) == len(ray) == 3
+    for frame in (local, ray):
+        frame.sort_values("run_id", inplace=True)
+    for key in ("accuracy", "dp_gap", "eo_gap", "worst_group_accuracy"):
+        assert list(local[key]) == list(ray[key])
+
+
+def test_pareto_front_and_hypervolume():
+    points = [(0.80, 0.10), (0.85, 0.20), (0.82, 0.30), (0.70, 0.05), (0.85, 0.25)]
+    assert pareto_front(points) == [(0.70, 0.05), (0.80, 0.10), (0.85, 0.20)]
+    # Reference (0.7, 0.3): area = 0.10 * 0.20 + 0.05 * 0.10 (the point at 0.70 adds nothing).
+    assert hypervolume(points, (0.70, 0.30)) == pytest.approx(0.1 * 0.2 + 0.05 * 0.1)
+    assert hypervolume(points, (0.90, 0.30)) == 0.0
+
+
+def test_matched_comparisons_interpolate_along_the_front():
+    front = [(0.70, 0.05), (0.80, 0.10), (0.85, 0.20)]
+    assert bias_at_accuracy(front, 0.75) == pytest.approx(0.075)
+    assert bias_at_accuracy(front, 0.60) == pytest.approx(0.05)
+    assert math.isnan(bias_at_accuracy(front, 0.90))
+    assert accuracy_at_bias(front, 0.15) == pytest.approx(0.825)
+    assert accuracy_at_bias(front, 0.50) == pytest.approx(0.85)
+    assert math.isnan(accuracy_at_bias(front, 0.01))
+
+
+def test_degeneracy_flags_collapsed_predictions():
+    fine = {
+        "overall": {"selection_rate": 0.4},
+        "by_group": [{"group": "a", "count": 3, "selection_rate": 0.5}],
+    }
+    assert degeneracy(fine) == ""
+    assert "everyone" in degeneracy({"overall": {"selection_rate": 1.0}, "by_group": []})
+    group = {
+        "overall": {"selection_rate": 0.3},
+        "by_group": [{"group": "b", "count": 4, "selection_rate": 0.0}],
+    }
+    assert "group 'b'" in degeneracy(group)
+    multi = {
+        "classes": [0, 1, 2],
+        "overall": {},
+        "by_group_class": [{"group": "a", "class": 2, "count": 5, "selection_rate": 1.0}],
+    }
+    assert "class 2" in degeneracy(multi)

@@ -28,7 +28,8 @@ lint: $(STAMP)
 	$(BIN)/mypy src
 
 bench-adult: $(STAMP)
-	$(BIN)/python bench/adult.py --out bench/results/adult
+	$(BIN)/fairreprogram sweep bench/adult_sweep.yaml --out bench/results/adult-sweep --workers 2
+	$(BIN)/fairreprogram report bench/results/adult-sweep
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

@@ -34,7 +34,11 @@ def csv_path(tmp_path):
 
 
 def _ok(result):
-    assert result.exit_code == 0, result.output
+    if result.exit_code != 0:
+        import traceback
+
+        detail = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        raise AssertionError(result.output + detail)
     return result.output
 
 
@@ -222,3 +226,28 @@ def test_demo_triggers_meet_their_targets(tmp_path):
         row = summary[name]
         assert row[gap] <= 0.7 * base[gap], (name, row[gap], base[gap])
         assert base["accuracy"] - row["accuracy"] <= 0.03, (name, row["accuracy"], base["accuracy"])
+
+
+def test_sweep_runs_and_report_commands(tmp_path):
+    config = {
+        "name": "cli",
+        "data": {"spec": "arrests"},
+        "base": {"hidden_sizes": [8], "train": {"epochs": 2}},
+        "train": {"epochs": 2},
+        "grid": [{"method": ["mask_offset", "erm"], "criterion": "dp", "lam": 1.0}],
+    }
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(config))
+    out = tmp_path / "out"
+    text = _ok(runner.invoke(app, ["sweep", str(path), "--out", str(out), "--quiet"]))
+    assert "2 trials (2 run now)" in text and f"fairreprogram report {out}" in text
+    listing = _ok(runner.invoke(app, ["runs", str(out)]))
+    assert "mask_offset-dp-lam1-s0" in listing and "base-s0" in listing and "finished" in listing
+    assert "report.html" in _ok(runner.invoke(app, ["report", str(out)]))
+    assert (out / "report.html").stat().st_size > 10_000 and (out / "report.md").is_file()
+    empty = runner.invoke(app, ["report", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2 and "holds no finished runs" in empty.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**config, "grid": [{"method": "boost"}]}))
+    refused = runner.invoke(app, ["sweep", str(bad), "--out", str(out), "--quiet"])
+    assert refused.exit_code == 2 and "method='boost' is not valid" in refused.output

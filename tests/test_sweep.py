@@ -157,8 +157,7 @@ def test_ray_backend_matches_the_local_backend(tmp_path):
     run_sweep(config, out=tmp_path / "ray", workers=2, backend="ray", threads_per_worker=1, progress=False)
     local, ray = collect_runs(tmp_path / "local"), collect_runs(tmp_path / "ray")
     assert len(local) == len(ray) == 3
-    for frame in (local, ray):
-        frame.sort_values("run_id", inplace=True)
+    local, ray = local.sort_values("run_id"), ray.sort_values("run_id")
     for key in ("accuracy", "dp_gap", "eo_gap", "worst_group_accuracy"):
         assert list(local[key]) == list(ray[key])
 
@@ -199,3 +198,17 @@ def test_degeneracy_flags_collapsed_predictions():
         "by_group_class": [{"group": "a", "class": 2, "count": 5, "selection_rate": 1.0}],
     }
     assert "class 2" in degeneracy(multi)
+
+
+def test_the_readme_example_is_a_valid_sweep():
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    start = text.index("```yaml\n# arrests_sweep.yaml")
+    block = text[start + len("```yaml\n") : text.index("```", start + 7)]
+    config = SweepConfig.from_dict(yaml.safe_load(block))
+    trials = config.trials()
+    assert config.transfer and len(trials) == 2 * (16 + 4 + 2 + 1 + 4)  # two seeds
+    assert {t.method for t in trials} == {"mask_offset", "advpost", "advin", "threshold", "erm"}

@@ -82,24 +82,35 @@ class _LocalBackend:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, jobs: Sequence[Job], bar: tqdm) -> list[Any]:
-        assert_pool = self.pool
-        if assert_pool is None:
+        pool = self.pool
+        if pool is None:
             raise RuntimeError("the local backend is used outside its context manager")
-        futures = {assert_pool.submit(fn, **kwargs): name for name, fn, kwargs in jobs}
-        return _drain(futures, bar, wait=lambda pending: cf.wait(pending, return_when=cf.FIRST_COMPLETED))
+        futures = {pool.submit(fn, **kwargs): name for name, fn, kwargs in jobs}
+        return _drain(
+            futures,
+            bar,
+            workers=self.workers,
+            wait=lambda pending: cf.wait(pending, return_when=cf.FIRST_COMPLETED),
+        )
 
 
 def _drain(
-    futures: dict[Any, str], bar: tqdm, *, wait: Callable[[set[Any]], tuple[set[Any], set[Any]]]
+    futures: dict[Any, str],
+    bar: tqdm,
+    *,
+    workers: int,
+    wait: Callable[[set[Any]], tuple[set[Any], set[Any]]],
 ) -> list[Any]:
+    """Collect results as they finish; the bar shows done, running and queued, with an ETA."""
     results, pending = [], set(futures)
-    bar.set_postfix(running=len(pending), refresh=True)
     while pending:
+        bar.set_postfix(
+            running=min(len(pending), workers), queued=max(len(pending) - workers, 0), refresh=True
+        )
         done, pending = wait(pending)
         for future in done:
             results.append(future.result())
             bar.update(1)
-        bar.set_postfix(running=min(len(pending), bar.total), refresh=True)
     return results
 
 
@@ -146,7 +157,7 @@ class _RayBackend:
             done, rest = ray.wait(list(pending), num_returns=1)
             return {_RayResult(ray, ref) for ref in done}, set(rest)
 
-        return _drain(refs, bar, wait=wait)
+        return _drain(refs, bar, workers=self.workers, wait=wait)
 
 
 class _RayResult:

@@ -113,6 +113,11 @@ def _num(value: Any, digits: int = 3) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def _text(value: Any) -> str:
+    """A table cell for a value that may be missing (None or NaN in a pandas frame)."""
+    return value if isinstance(value, str) else ""
+
+
 def _count(value: Any) -> str:
     return _MISSING if value is None or pd.isna(value) else f"{float(value):,.0f}"
 
@@ -145,7 +150,7 @@ def _config_table(rows: pd.DataFrame, caption: str) -> _Table:
     table = _Table([*headers, *_COST_COLUMNS], [], caption=caption, wrap=1)
     for row in rows.to_dict("records"):
         lam = _MISSING if pd.isna(row["lam"]) else f"{row['lam']:g}"
-        cells = [row["method"], _flags(row), lam, f"{row['tune_fraction']:g}", row["options"] or ""]
+        cells = [row["method"], _flags(row), lam, f"{row['tune_fraction']:g}", _text(row["options"])]
         cells.append(str(row["seeds"]))
         cells += [f"{_num(row[k])} ± {_num(row[k + '_std'])}" for k, _ in _METRIC_COLUMNS]
         cells += [_count(row["trainable_parameters"]), _num(row["wall_time_s"], 2)]
@@ -189,7 +194,7 @@ def _degenerate_section(runs: pd.DataFrame) -> _Section:
     table = _Table(["run", "method", "criterion", "seed", "reason"], [], wrap=4)
     for row in bad.to_dict("records"):
         table.rows.append(
-            [row["run_id"], row["method"], row["criterion"] or "", str(row["seed"]), row["degenerate"]]
+            [row["run_id"], row["method"], _text(row["criterion"]), str(row["seed"]), row["degenerate"]]
         )
         table.flagged.append(True)
     section.table(table)

@@ -212,3 +212,18 @@ def test_the_readme_example_is_a_valid_sweep():
     trials = config.trials()
     assert config.transfer and len(trials) == 2 * (16 + 4 + 2 + 1 + 4)  # two seeds
     assert {t.method for t in trials} == {"mask_offset", "advpost", "advin", "threshold", "erm"}
+
+
+def test_transfer_summary_ignores_negligible_sources():
+    from fairreprogram.experiments import transfer_summary
+
+    records = {
+        "a": {"criterion": "demographic_parity", "source_reduction": 0.1,
+              "targets": {"b1": {"share_of_reduction_kept": 0.8}, "b2": {"share_of_reduction_kept": 0.4}}},
+        "b": {"criterion": "demographic_parity", "source_reduction": 0.001,
+              "targets": {"b1": {"share_of_reduction_kept": 9.0}}},
+    }
+    table = transfer_summary(records)
+    row = table.iloc[0]
+    assert row["pairs"] == 2 and row["median_share"] == pytest.approx(0.6) and row["pairs_at_least_0.7"] == 1
+    assert transfer_summary({}).empty

@@ -8,6 +8,7 @@ from fairreprogram.experiments._analysis import (
     hypervolume,
     pareto_front,
     summarize,
+    transfer_summary,
 )
 from fairreprogram.experiments._demo import DEMO_KEYS, DEMO_TRIGGER_CONFIG, format_table, run_demo
 from fairreprogram.experiments._execution import BACKENDS, SWEEP_NAME, run_sweep
@@ -87,5 +88,6 @@ __all__ = [
     "split_metrics",
     "summarize",
     "train_base_run",
+    "transfer_summary",
     "write_report",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "hypervolume",
     "pareto_front",
     "summarize",
+    "transfer_summary",
 ]
 
 CONFIG_COLUMNS = ("method", "criterion", "lam", "tune_fraction", "options")
@@ -129,6 +130,38 @@ def _options_label(trial: dict[str, Any]) -> str:
     parts = [f"{k}={v}" for k, v in sorted(trial.get("trigger_options", {}).items())]
     parts += [f"{k}={v}" for k, v in sorted(trial.get("train", {}).items())]
     return ",".join(parts)
+
+
+def transfer_summary(transfers: dict[str, dict[str, Any]], *, min_reduction: float = 0.01) -> pd.DataFrame:
+    """Share of bias reduction kept after transfer, per criterion (median, mean, count >= 0.7).
+
+    ``transfers`` maps a trial id to its ``transfer.json`` record. Pairs whose source
+    run cut the gap by less than ``min_reduction`` are left out: a share of a
+    near-zero reduction is noise.
+    """
+    rows = []
+    for record in transfers.values():
+        if not record.get("source_reduction", 0.0) >= min_reduction:
+            continue
+        for result in record.get("targets", {}).values():
+            share = result.get("share_of_reduction_kept", math.nan)
+            if not math.isnan(share):
+                rows.append({"criterion": record.get("criterion"), "share": share})
+    if not rows:
+        return pd.DataFrame(
+            columns=["criterion", "pairs", "median_share", "mean_share", "pairs_at_least_0.7"]
+        )
+    frame = pd.DataFrame(rows)
+    return (
+        frame.groupby("criterion")
+        .agg(
+            pairs=("share", "size"),
+            median_share=("share", "median"),
+            mean_share=("share", "mean"),
+            **{"pairs_at_least_0.7": ("share", lambda s: int((s >= 0.7).sum()))},
+        )
+        .reset_index()
+    )
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from fairreprogram._version import __version__
 from fairreprogram.engine import Criterion
-from fairreprogram.experiments._analysis import collect_runs, summarize
+from fairreprogram.experiments._analysis import collect_runs, summarize, transfer_summary
 from fairreprogram.experiments._execution import SWEEP_NAME
 from fairreprogram.experiments._plots import (
     plot_efficiency,
@@ -265,6 +265,22 @@ def _transfer_section(runs: pd.DataFrame) -> list[_Section]:
         "target's bias reduction over the source's (n/a when the source reduced no bias)."
     )
     section.image("Share of bias reduction kept per trial and target", plot_transfer(transfers))
+    summary = _Table(
+        ["criterion", "pairs", "median share kept", "mean share kept", "pairs with share >= 0.7"],
+        [],
+        caption="Summary over (trial, target) pairs whose source cut its gap by at least 0.01.",
+    )
+    for row in transfer_summary(transfers).to_dict("records"):
+        summary.rows.append(
+            [
+                str(row["criterion"]),
+                str(row["pairs"]),
+                _num(row["median_share"]),
+                _num(row["mean_share"]),
+                str(row["pairs_at_least_0.7"]),
+            ]
+        )
+    section.table(summary)
     headers = ["trial", "criterion", "source", "target", "source reduction", "target gap", "gap with trigger"]
     table = _Table([*headers, "target acc.", "acc. with trigger", "share kept"], [])
     for trial, record in sorted(transfers.items()):

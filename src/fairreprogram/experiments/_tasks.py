@@ -8,6 +8,7 @@ their data spec schemes (:func:`register_task`).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -102,8 +103,23 @@ def _expand(value: Any) -> Any:
     return value
 
 
+_CACHE: dict[str, Task] = {}
+
+
 def build_task(data: Mapping[str, Any]) -> Task:
-    """Build the task of a sweep's ``data`` section (``{data_dir}`` expands to the data folder)."""
+    """Build the task of a sweep's ``data`` section (``{data_dir}`` expands to the data folder).
+
+    Tasks are cached per process (keyed by the section), so the trials a worker runs
+    load and preprocess the data once. Tasks are read-only, so sharing them is safe.
+    """
+    key = json.dumps(data, sort_keys=True, default=str)
+    if key not in _CACHE:
+        _CACHE.clear()  # one data set per sweep: keep memory bounded
+        _CACHE[key] = _build(data)
+    return _CACHE[key]
+
+
+def _build(data: Mapping[str, Any]) -> Task:
     options = {k: _expand(v) for k, v in data.items()}
     spec = options.pop("spec")
     scheme = spec.split(":", 1)[0].strip().lower()

@@ -37,3 +37,12 @@ def test_validation_messages_name_the_value():
         check_finite_array("X", np.array([[0.0], [np.inf]]))
     with pytest.raises(ValueError, match=r"lam=-2 is not valid"):
         check_non_negative("lam", -2)
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+
+    atomic_write_json(tmp_path / "p.json", {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -218,10 +218,16 @@ def test_transfer_summary_ignores_negligible_sources():
     from fairreprogram.experiments import transfer_summary
 
     records = {
-        "a": {"criterion": "demographic_parity", "source_reduction": 0.1,
-              "targets": {"b1": {"share_of_reduction_kept": 0.8}, "b2": {"share_of_reduction_kept": 0.4}}},
-        "b": {"criterion": "demographic_parity", "source_reduction": 0.001,
-              "targets": {"b1": {"share_of_reduction_kept": 9.0}}},
+        "a": {
+            "criterion": "demographic_parity",
+            "source_reduction": 0.1,
+            "targets": {"b1": {"share_of_reduction_kept": 0.8}, "b2": {"share_of_reduction_kept": 0.4}},
+        },
+        "b": {
+            "criterion": "demographic_parity",
+            "source_reduction": 0.001,
+            "targets": {"b1": {"share_of_reduction_kept": 9.0}},
+        },
     }
     table = transfer_summary(records)
     row = table.iloc[0]

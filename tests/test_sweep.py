@@ -217,19 +217,50 @@ def test_the_readme_example_is_a_valid_sweep():
 def test_transfer_summary_ignores_negligible_sources():
     from fairreprogram.experiments import transfer_summary
 
+    def target(share):
+        return {"share_of_reduction_kept": share}
+
     records = {
         "a": {
             "criterion": "demographic_parity",
             "source_reduction": 0.1,
-            "targets": {"b1": {"share_of_reduction_kept": 0.8}, "b2": {"share_of_reduction_kept": 0.4}},
+            "targets": {"base-s1": target(0.8), "base-s2": target(0.4), "arch0-s0": target(0.9)},
         },
         "b": {
             "criterion": "demographic_parity",
             "source_reduction": 0.001,
-            "targets": {"b1": {"share_of_reduction_kept": 9.0}},
+            "targets": {"base-s1": target(9.0)},
         },
     }
     table = transfer_summary(records)
-    row = table.iloc[0]
+    assert list(table["target"]) == ["arch0", "other seed"]
+    assert table.iloc[0]["pairs"] == 1 and table.iloc[0]["median_share"] == pytest.approx(0.9)
+    row = table.iloc[1]
     assert row["pairs"] == 2 and row["median_share"] == pytest.approx(0.6) and row["pairs_at_least_0.7"] == 1
     assert transfer_summary({}).empty
+
+
+def test_transfer_to_seeds_and_another_architecture(tmp_path):
+    import json as _json
+
+    config = _config(
+        seeds=[0, 1],
+        transfer={"architectures": [{"hidden_sizes": [4]}]},
+        grid=[{"method": "mask_offset", "criterion": "dp", "lam": 1.0}],
+    )
+    assert SweepConfig.from_dict(config.to_dict()) == config
+    run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    assert sorted(p.name for p in (tmp_path / "bases").iterdir()) == [
+        "arch0-s0",
+        "arch0-s1",
+        "base-s0",
+        "base-s1",
+    ]
+    record = _json.loads((tmp_path / "runs" / "mask_offset-dp-lam1-s0" / "transfer.json").read_text())
+    assert sorted(record["targets"]) == ["arch0-s0", "arch0-s1", "base-s1"]
+    for target in record["targets"].values():
+        assert 0 <= target["with_trigger"]["accuracy"] <= 1
+    runs = collect_runs(tmp_path)
+    assert set(runs["method"]) == {"base", "transfer_target", "mask_offset"}
+    with pytest.raises(ValueError, match=r"transfer has unknown key\(s\) \['targets'\]"):
+        _config(transfer={"targets": []})

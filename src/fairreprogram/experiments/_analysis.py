@@ -101,6 +101,8 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
         method = trial.get("method", config.get("command", "run"))
         if config.get("command") in ("sweep-base", "train-base"):
             method = "base"
+        elif config.get("command") == "sweep-transfer-target":
+            method = "transfer_target"  # another architecture, trained only to receive triggers
         row: dict[str, Any] = {
             "run_id": path.name,
             "path": str(path),
@@ -133,34 +135,43 @@ def _options_label(trial: dict[str, Any]) -> str:
 
 
 def transfer_summary(transfers: dict[str, dict[str, Any]], *, min_reduction: float = 0.01) -> pd.DataFrame:
-    """Share of bias reduction kept after transfer, per criterion (median, mean, count >= 0.7).
+    """Share of bias reduction kept after transfer, per criterion and kind of target.
 
-    ``transfers`` maps a trial id to its ``transfer.json`` record. Pairs whose source
-    run cut the gap by less than ``min_reduction`` are left out: a share of a
-    near-zero reduction is noise.
+    ``transfers`` maps a trial id to its ``transfer.json`` record. The target kind is
+    ``"other seed"`` for the base models of other seeds and the architecture name
+    (``arch0``, ...) for transfer-target architectures. Pairs whose source run cut the
+    gap by less than ``min_reduction`` are left out: a share of a near-zero reduction
+    is noise. Columns: criterion, target, pairs, median_share, mean_share,
+    pairs_at_least_0.7.
     """
     rows = []
     for record in transfers.values():
         if not record.get("source_reduction", 0.0) >= min_reduction:
             continue
-        for result in record.get("targets", {}).values():
+        for name, result in record.get("targets", {}).items():
             share = result.get("share_of_reduction_kept", math.nan)
+            kind = name.rsplit("-s", 1)[0]
             if not math.isnan(share):
-                rows.append({"criterion": record.get("criterion"), "share": share})
+                rows.append(
+                    {
+                        "criterion": record.get("criterion"),
+                        "target": "other seed" if kind == "base" else kind,
+                        "share": share,
+                    }
+                )
+    columns = ["criterion", "target", "pairs", "median_share", "mean_share", "pairs_at_least_0.7"]
     if not rows:
-        return pd.DataFrame(
-            columns=["criterion", "pairs", "median_share", "mean_share", "pairs_at_least_0.7"]
-        )
+        return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
     return (
-        frame.groupby("criterion")
+        frame.groupby(["criterion", "target"])
         .agg(
             pairs=("share", "size"),
             median_share=("share", "median"),
             mean_share=("share", "mean"),
             **{"pairs_at_least_0.7": ("share", lambda s: int((s >= 0.7).sum()))},
         )
-        .reset_index()
+        .reset_index()[columns]
     )
 
 

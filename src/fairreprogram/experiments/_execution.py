@@ -213,10 +213,16 @@ def run_sweep(
     tic = time.perf_counter()
     with engine:
         _record_sweep(root, sweep, " ".join(["fairreprogram", *sys.argv[1:]]))
+        architectures = [None, *range(len(sweep.transfer_architectures))] if sweep.transfer else [None]
         base_jobs: list[Job] = [
-            (f"base-s{s}", run_base, {"sweep_dir": str(root), "config": raw, "seed": s, "threads": threads})
+            (
+                base_dir(root, s, a).name,
+                run_base,
+                {"sweep_dir": str(root), "config": raw, "seed": s, "architecture": a, "threads": threads},
+            )
             for s in seeds
-            if not is_finished(base_dir(root, s))
+            for a in architectures
+            if not is_finished(base_dir(root, s, a))
         ]
         _phase(engine, base_jobs, label="base models", progress=progress)
         todo = [t for t in trials if not is_finished(root / RUNS_DIR / t.trial_id)]

@@ -261,12 +261,13 @@ def _transfer_section(runs: pd.DataFrame) -> list[_Section]:
         return []
     section = _Section("Transfer of triggers to other base models")
     section.text(
-        "Each trigger evaluated, unchanged, on the base models of the other seeds; the share is the "
-        "target's bias reduction over the source's (n/a when the source reduced no bias)."
+        "Each trigger evaluated, unchanged, on the base models of the other seeds (and on any "
+        "transfer-target architectures); the share is the target's bias reduction over the source's "
+        "(n/a when the source reduced no bias)."
     )
     section.image("Share of bias reduction kept per trial and target", plot_transfer(transfers))
     summary = _Table(
-        ["criterion", "pairs", "median share kept", "mean share kept", "pairs with share >= 0.7"],
+        ["criterion", "target", "pairs", "median share kept", "mean share kept", "pairs with share >= 0.7"],
         [],
         caption="Summary over (trial, target) pairs whose source cut its gap by at least 0.01.",
     )
@@ -274,6 +275,7 @@ def _transfer_section(runs: pd.DataFrame) -> list[_Section]:
         summary.rows.append(
             [
                 str(row["criterion"]),
+                str(row["target"]),
                 str(row["pairs"]),
                 _num(row["median_share"]),
                 _num(row["mean_share"]),

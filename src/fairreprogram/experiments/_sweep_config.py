@@ -164,6 +164,7 @@ class SweepConfig:
     seeds: tuple[int, ...]
     grid: tuple[Mapping[str, Any], ...]
     transfer: bool = False
+    transfer_architectures: tuple[Mapping[str, Any], ...] = ()
     analysis: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -199,6 +200,7 @@ class SweepConfig:
             seeds=seeds,
             grid=tuple(dict(b) for b in grid),
             transfer=bool(raw.get("transfer", False)),
+            transfer_architectures=_transfer_architectures(raw.get("transfer", False)),
             analysis=dict(analysis),
         )
         if not config.trials():
@@ -210,6 +212,9 @@ class SweepConfig:
         out = dataclasses.asdict(self)
         out["seeds"] = list(self.seeds)
         out["grid"] = [dict(b) for b in self.grid]
+        architectures = out.pop("transfer_architectures")
+        if architectures:
+            out["transfer"] = {"architectures": [dict(a) for a in architectures]}
         return out
 
     def _block_trials(self, index: int, block: Mapping[str, Any]) -> list[Trial]:
@@ -281,6 +286,23 @@ class SweepConfig:
         if trial.lam is not None:
             options["lam"] = trial.lam
         return TrainConfig().replace(**options)
+
+
+def _transfer_architectures(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """``transfer: true`` (other seeds) or ``{architectures: [{hidden_sizes: ...}, ...]}`` (and more)."""
+    if isinstance(value, bool):
+        return ()
+    _check_keys("transfer", value, ("architectures",))
+    architectures = value.get("architectures", [])
+    if not isinstance(architectures, list):
+        raise ValueError(
+            _BAD_TYPE.format(
+                where="transfer.architectures", value=architectures, expected="a list of base-model options"
+            )
+        )
+    for index, arch in enumerate(architectures):
+        _check_keys(f"transfer.architectures[{index}]", arch, _BASE_KEYS)
+    return tuple(dict(a) for a in architectures)
 
 
 def load_sweep_config(path: str | os.PathLike[str]) -> SweepConfig:

@@ -65,9 +65,10 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def base_dir(sweep_dir: Path, seed: int) -> Path:
-    """Run directory of the base model of ``seed``."""
-    return sweep_dir / BASES_DIR / f"base-s{seed}"
+def base_dir(sweep_dir: Path, seed: int, architecture: int | None = None) -> Path:
+    """Run directory of the base model of ``seed`` (or of a transfer-target architecture)."""
+    name = f"base-s{seed}" if architecture is None else f"arch{architecture}-s{seed}"
+    return sweep_dir / BASES_DIR / name
 
 
 def run_base(
@@ -75,27 +76,36 @@ def run_base(
     sweep_dir: str | os.PathLike[str],
     config: dict[str, Any],
     seed: int,
+    architecture: int | None = None,
     threads: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Train (or reuse) the ERM base model of ``seed``, shared by every trial of that seed."""
+    """Train (or reuse) the ERM base model of ``seed``, shared by every trial of that seed.
+
+    With ``architecture``, train instead the transfer target built from
+    ``transfer.architectures[architecture]`` merged over the ``base`` options.
+    """
     _set_threads(threads)
     sweep = SweepConfig.from_dict(config)
-    out = base_dir(Path(sweep_dir), seed)
+    out = base_dir(Path(sweep_dir), seed, architecture)
     if is_finished(out):
         return read_run(out)[1] or {}
-    train = ERM_DEFAULTS.replace(**{**dict(sweep.base.get("train", {})), "seed": seed})
+    options = {
+        **sweep.base,
+        **(sweep.transfer_architectures[architecture] if architecture is not None else {}),
+    }
+    train = ERM_DEFAULTS.replace(**{**dict(options.get("train", {})), "seed": seed})
     run_config = {
-        "command": "sweep-base",
+        "command": "sweep-base" if architecture is None else "sweep-transfer-target",
         "seed": seed,
         "data": dict(sweep.data),
-        "model": {k: v for k, v in sweep.base.items() if k != "train"},
+        "model": {k: v for k, v in options.items() if k != "train"},
         "train": train.to_dict(),
     }
     prepare_run_dir(out, run_config)
     task = build_task(sweep.data)
     torch.manual_seed(seed)
-    model = task.build_base(sweep.base)
+    model = task.build_base(options)
     tic = time.perf_counter()
     result = train_erm(
         model, task.dataset("train"), task.dataset("val"), config=train, output_dir=out, progress=progress
@@ -266,7 +276,10 @@ def run_trial(
 def run_transfer(
     *, sweep_dir: str | os.PathLike[str], config: dict[str, Any], trial: dict[str, Any], seeds: list[int]
 ) -> dict[str, Any]:
-    """Evaluate a finished trigger trial on the base models of the other ``seeds``.
+    """Evaluate a finished trigger trial on other base models.
+
+    The targets are the base models of the other ``seeds`` and the transfer-target
+    architectures of every seed.
 
     Writes ``transfer.json`` into the trial's run directory: for every other base, its
     test metrics alone and behind the transferred trigger, and the share of the
@@ -285,10 +298,11 @@ def run_transfer(
     own_base = read_json(base_dir(root, spec.seed) / "metrics.json")["test"]["overall"]
     source_cut = own_base[gap] - own[gap]
     targets = {}
-    for seed in seeds:
-        if seed == spec.seed:
-            continue
-        target_dir = base_dir(root, seed)
+    target_dirs = [base_dir(root, seed) for seed in seeds if seed != spec.seed]
+    target_dirs += [
+        base_dir(root, seed, i) for i in range(len(sweep.transfer_architectures)) for seed in seeds
+    ]
+    for target_dir in target_dirs:
         other = task.load_base(target_dir / "model")
         alone = read_json(target_dir / "metrics.json")["test"]["overall"]
         moved = evaluate_model(

@@ -21,7 +21,7 @@ from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_
 from fairreprogram.metrics import FairnessEvaluation
 from fairreprogram.models import MLPClassifier, ReprogrammedModel
 from fairreprogram.triggers import Trigger, build_trigger
-from fairreprogram.utils import atomic_write_json, read_json
+from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
 
 __all__ = [
     "DATA_NAME",
@@ -46,15 +46,6 @@ def split_metrics(
         result = evaluate_model(model, getattr(data, name).to_dataset(), group_names=data.group_names)
         out[name] = result.to_dict()
     return out
-
-
-def _peak_memory_mb() -> float:
-    """Peak resident memory of this process in MiB (NaN where the OS does not say)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return float("nan")
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def train_base_run(
@@ -111,7 +102,7 @@ def train_base_run(
         "best_epoch": result.best_epoch,
         "trainable_parameters": result.num_trainable_parameters,
         "wall_time_s": time.perf_counter() - tic,
-        "peak_memory_mb": _peak_memory_mb(),
+        "peak_memory_mb": peak_memory_mb(),
     }
     finish_run(run, metrics)
     return metrics
@@ -162,7 +153,7 @@ def reprogram_run(
         "best_epoch": result.best_epoch if result else -1,
         "trainable_parameters": new_trigger.num_trainable_parameters(),
         "wall_time_s": time.perf_counter() - tic,
-        "peak_memory_mb": _peak_memory_mb(),
+        "peak_memory_mb": peak_memory_mb(),
     }
     finish_run(run, metrics)
     return metrics

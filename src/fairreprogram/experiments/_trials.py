@@ -33,21 +33,13 @@ from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import evaluate_fairness
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger, build_trigger
-from fairreprogram.utils import atomic_write_json, read_json
+from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
 
 __all__ = ["BASES_DIR", "RUNS_DIR", "TRANSFER_NAME", "run_base", "run_transfer", "run_trial"]
 
 BASES_DIR = "bases"
 RUNS_DIR = "runs"
 TRANSFER_NAME = "transfer.json"
-
-
-def _peak_memory_mb() -> float:
-    try:
-        import resource
-    except ImportError:  # not on Windows
-        return math.nan
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _evaluate(model: nn.Module, task: Task, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
@@ -116,7 +108,7 @@ def run_base(
         "best_epoch": result.best_epoch,
         "trainable_parameters": result.num_trainable_parameters,
         "wall_time_s": time.perf_counter() - tic,
-        "peak_memory_mb": _peak_memory_mb(),
+        "peak_memory_mb": peak_memory_mb(),
         "examples_per_second": _speed(result.history),
     }
     finish_run(out, metrics)
@@ -266,7 +258,7 @@ def run_trial(
         **(_evaluate(model, task) if model is not None else {}),
         **extra,
         "wall_time_s": wall,
-        "peak_memory_mb": _peak_memory_mb(),
+        "peak_memory_mb": peak_memory_mb(),
         "tune_examples": len(tune),  # type: ignore[arg-type]
     }
     finish_run(out, metrics)

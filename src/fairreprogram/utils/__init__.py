@@ -8,6 +8,7 @@ from fairreprogram.utils._io import (
     read_json,
     save_tensors,
 )
+from fairreprogram.utils._resources import peak_memory_mb
 from fairreprogram.utils._tensors import as_class_logits, batch_size_of, to_device
 from fairreprogram.utils._validation import (
     FairnessWarning,
@@ -31,6 +32,7 @@ __all__ = [
     "check_positive_int",
     "check_probability",
     "load_tensors",
+    "peak_memory_mb",
     "read_json",
     "save_tensors",
     "to_device",

@@ -264,3 +264,22 @@ def test_transfer_to_seeds_and_another_architecture(tmp_path):
     assert set(runs["method"]) == {"base", "transfer_target", "mask_offset"}
     with pytest.raises(ValueError, match=r"transfer has unknown key\(s\) \['targets'\]"):
         _config(transfer={"targets": []})
+
+
+def test_tune_fraction_rows_are_shared_across_methods_and_used_by_threshold(tmp_path):
+    import json as _json
+
+    from fairreprogram.experiments._trials import tune_indices
+
+    rows = tune_indices(100, 0.2, seed=3)
+    assert (
+        len(rows) == 20 and list(rows) == sorted(set(rows)) and list(rows) == list(tune_indices(100, 0.2, 3))
+    )
+    assert len(tune_indices(100, 1.0, 3)) == 100
+    config = _config(
+        grid=[{"method": ["threshold", "mask_offset"], "criterion": "dp", "lam": 1.0, "tune_fraction": 0.1}]
+    )
+    run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    for name in ("threshold-dp-frac0.1-s0", "mask_offset-dp-lam1-frac0.1-s0"):
+        metrics = _json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
+        assert metrics["tune_examples"] == round(0.1 * 1045)

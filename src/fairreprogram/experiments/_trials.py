@@ -115,21 +115,25 @@ def run_base(
     return metrics
 
 
-def _subset(dataset: Dataset[Any], fraction: float, seed: int) -> Dataset[Any]:
+def tune_indices(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Rows of the tuning split a trial uses: all of them, or a seeded random share.
+
+    Trials of one seed and fraction get the same rows, whatever their method.
+    """
     if fraction >= 1.0:
-        return dataset
-    n = len(dataset)  # type: ignore[arg-type]
+        return np.arange(n)
     keep = max(round(n * fraction), 2)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))[:keep]
-    return Subset(dataset, sorted(order.tolist()))
+    return np.sort(order.numpy())
 
 
-def _as_tensor_dataset(dataset: Dataset[Any]) -> Dataset[Any]:
-    # Keep the engine's fast path for tensor datasets when a subset is taken.
-    if isinstance(dataset, Subset) and isinstance(dataset.dataset, torch.utils.data.TensorDataset):
-        idx = torch.as_tensor(dataset.indices)
-        return torch.utils.data.TensorDataset(*(t[idx] for t in dataset.dataset.tensors))
-    return dataset
+def _take(dataset: Dataset[Any], rows: np.ndarray) -> Dataset[Any]:
+    if len(rows) == len(dataset):  # type: ignore[arg-type]
+        return dataset
+    if isinstance(dataset, torch.utils.data.TensorDataset):  # keep the engine's fast path
+        idx = torch.as_tensor(rows)
+        return torch.utils.data.TensorDataset(*(t[idx] for t in dataset.tensors))
+    return Subset(dataset, rows.tolist())
 
 
 _Runner = Callable[..., tuple[nn.Module | None, dict[str, Any]]]
@@ -201,11 +205,9 @@ def _erm(trial: Trial, *, base: nn.Module, **_: Any) -> tuple[nn.Module | None, 
 
 
 def _threshold(
-    trial: Trial, *, task: Task, base: nn.Module, tune: Dataset[Any], **_: Any
+    trial: Trial, *, task: Task, base: nn.Module, rows: np.ndarray, **_: Any
 ) -> tuple[nn.Module | None, dict[str, Any]]:
-    x, y, z = (np.asarray(a) for a in task.arrays("tune"))
-    if isinstance(tune, Subset):
-        x, y, z = x[tune.indices], y[tune.indices], z[tune.indices]
+    x, y, z = (np.asarray(a)[rows] for a in task.arrays("tune"))
     optimizer = fit_threshold_optimizer(base, x, y, z, constraints=trial.criterion or "demographic_parity")
     metrics: dict[str, Any] = {"trainable_parameters": 0, "best_epoch": None, "uses_z_at_inference": True}
     names = np.asarray(task.group_names, dtype=object)
@@ -247,11 +249,21 @@ def run_trial(
     task = build_task(sweep.data)
     base = task.load_base(base_path / "model")
     base_metrics = read_json(base_path / "metrics.json")
-    tune = _as_tensor_dataset(_subset(task.dataset("tune"), spec.tune_fraction, spec.seed))
+    full_tune = task.dataset("tune")
+    rows = tune_indices(len(full_tune), spec.tune_fraction, spec.seed)  # type: ignore[arg-type]
+    tune = _take(full_tune, rows)
     runner = _RUNNERS.get(spec.method, _trigger)
     tic = time.perf_counter()
     model, extra = runner(
-        spec, task=task, base=base, tune=tune, config=train, out=out, base_metrics=base_metrics, sweep=sweep
+        spec,
+        task=task,
+        base=base,
+        tune=tune,
+        rows=rows,
+        config=train,
+        out=out,
+        base_metrics=base_metrics,
+        sweep=sweep,
     )
     wall = time.perf_counter() - tic
     metrics = {
@@ -259,7 +271,7 @@ def run_trial(
         **extra,
         "wall_time_s": wall,
         "peak_memory_mb": peak_memory_mb(),
-        "tune_examples": len(tune),  # type: ignore[arg-type]
+        "tune_examples": len(rows),
     }
     finish_run(out, metrics)
     return metrics

@@ -286,7 +286,12 @@ def evaluate(
 def sweep(
     config: Annotated[Path, typer.Argument(help="Sweep config (.yaml, .yml or .json); see the README.")],
     out: Annotated[Path | None, typer.Option(help="Sweep directory (default: sweeps/<name>).")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel trials (local processes or Ray tasks).")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Parallel trials: local worker processes (1 runs them in this process) or Ray tasks."
+        ),
+    ] = 1,
     backend: Annotated[str, typer.Option(help="local (worker processes) or ray (needs the ray extra).")] = (
         "local"
     ),

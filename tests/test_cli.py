@@ -177,11 +177,11 @@ def test_bad_inputs_give_clear_errors(csv_path, tmp_path):
         app, ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"), "--lam", "-1", "--quiet"]
     )
     assert bad_lam.exit_code == 2 and "lam=-1.0 is not valid" in bad_lam.output
-    bad_trigger = runner.invoke(
-        app,
-        ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"), "--trigger", "border", "--quiet"],
-    )
-    assert bad_trigger.exit_code == 2 and "'border' is not a registered trigger kind" in bad_trigger.output
+    reprogram = ["reprogram", "--base", str(base), "--out", str(tmp_path / "r"), "--quiet", "--trigger"]
+    bad_trigger = runner.invoke(app, [*reprogram, "hologram"])
+    assert bad_trigger.exit_code == 2 and "'hologram' is not a registered trigger kind" in bad_trigger.output
+    image_trigger = runner.invoke(app, [*reprogram, "border"])  # an image trigger on tabular data
+    assert image_trigger.exit_code == 2 and "must be (C, H, W)" in image_trigger.output
     no_base = runner.invoke(app, ["evaluate", "--base", str(tmp_path / "none")])
     assert no_base.exit_code == 2 and "not a finished train-base run" in no_base.output
 

@@ -1,4 +1,4 @@
-"""Tabular data: loaders, the train-only preprocessor and the four-way split protocol.
+"""Tabular and image data: loaders, the train-only preprocessor and the four-way split protocol.
 
 ``train`` fits the base model, ``tune`` the fairness trigger, ``val`` selects models
 and ``test`` reports. See ``docs/data.md``.
@@ -14,6 +14,16 @@ from fairreprogram.data._builtin import (
     load_compas,
     read_adult,
 )
+from fairreprogram.data._images import (
+    CELEBA_HDF5_KEYS,
+    CELEBA_IMAGE_DIR,
+    ImageCache,
+    ImageData,
+    ImageDataset,
+    load_celeba,
+    load_celeba_hdf5,
+    load_image_folder,
+)
 from fairreprogram.data._preprocess import MISSING_CATEGORY, TabularPreprocessor
 from fairreprogram.data._registry import (
     DATA_DIR_ENV,
@@ -28,10 +38,15 @@ from fairreprogram.data._tabular import TabularData, load_csv, load_tabular
 __all__ = [
     "ADULT_COLUMNS",
     "ADULT_DROPPED",
+    "CELEBA_HDF5_KEYS",
+    "CELEBA_IMAGE_DIR",
     "COMPAS_FEATURES",
     "DATA_DIR_ENV",
     "MISSING_CATEGORY",
     "SPLIT_NAMES",
+    "ImageCache",
+    "ImageData",
+    "ImageDataset",
     "SplitFractions",
     "TabularData",
     "TabularPreprocessor",
@@ -41,9 +56,12 @@ __all__ = [
     "filter_compas",
     "load_adult",
     "load_arrests",
+    "load_celeba",
+    "load_celeba_hdf5",
     "load_compas",
     "load_csv",
     "load_dataset",
+    "load_image_folder",
     "load_tabular",
     "read_adult",
     "register_dataset",

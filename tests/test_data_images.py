@@ -267,3 +267,40 @@ def test_celeba_hdf5_missing_keys(tmp_path: Path) -> None:
     path = _fake_hdf5(tmp_path / "celeba.h5", drop="partition")
     with pytest.raises(ValueError, match="partition"):
         load_celeba_hdf5(path, progress=False)
+
+
+def test_celeba_sweep_runs_image_triggers_and_baselines(tmp_path: Path) -> None:
+    from fairreprogram.experiments import SweepConfig, collect_runs, run_sweep
+
+    root = _fake_celeba(tmp_path / "celeba")
+    config = SweepConfig.from_dict(
+        {
+            "name": "celeba-tiny",
+            "data": {
+                "spec": f"celeba:{root}",
+                "target": "Blond_Hair",
+                "sensitive": "Male",
+                "image_size": 8,
+                "tune_fraction": 0.3,
+                "cache_dir": str(tmp_path / "cache"),
+                "progress": False,
+            },
+            "base": {"arch": "resnet20", "train": {"epochs": 1, "batch_size": 8}},
+            "train": {"epochs": 1, "batch_size": 8, "max_accuracy_drop": 1.0},
+            "grid": [
+                {
+                    "method": ["border", "patch", "advpost"],
+                    "criterion": "eo",
+                    "lam": 1.0,
+                    "trigger_options": {},
+                },
+                {"method": "threshold", "criterion": "dp"},
+            ],
+        }
+    )
+    run_sweep(config, out=tmp_path / "sweep", workers=1, threads_per_worker=1, progress=False)
+    runs = collect_runs(tmp_path / "sweep")
+    assert set(runs["method"]) == {"base", "border", "patch", "advpost", "threshold"}
+    border = runs[runs["method"] == "border"].iloc[0]
+    assert border["trainable_parameters"] == 3 * 8 * 8
+    assert (tmp_path / "sweep" / "runs" / "border-eo-lam1-s0" / "trigger" / "trigger.safetensors").is_file()

@@ -68,13 +68,20 @@ def iterate_batches(
 ) -> Iterator[Any]:
     """Yield batches of ``dataset`` in the order of ``sampler``.
 
-    Tensor datasets are indexed directly (no per-example collation); any other
-    dataset goes through a :class:`~torch.utils.data.DataLoader`.
+    Tensor datasets are indexed directly and datasets with a ``batch(indices)``
+    method (returning the stacked ``(x, y, z)``, e.g. the cached image datasets) are
+    asked for whole batches, so neither pays per-example collation; any other dataset
+    goes through a :class:`~torch.utils.data.DataLoader`.
     """
     if isinstance(dataset, TensorDataset):
         for indices in sampler:
             idx = torch.as_tensor(indices, dtype=torch.long)
             yield tuple(t[idx] for t in dataset.tensors)
+        return
+    batch = getattr(dataset, "batch", None)
+    if callable(batch):
+        for indices in sampler:
+            yield batch(indices)
         return
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
     yield from loader

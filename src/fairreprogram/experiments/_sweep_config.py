@@ -45,7 +45,7 @@ BASELINE_METHODS = ("erm", "advin", "advpost", "threshold")
 
 _TOP_KEYS = ("name", "data", "base", "train", "methods", "seeds", "grid", "transfer", "analysis")
 _BLOCK_KEYS = ("method", "criterion", "lam", "seed", "tune_fraction", "trigger_options", "train")
-_BASE_KEYS = ("hidden_sizes", "dropout", "train")
+_BASE_KEYS = ("hidden_sizes", "dropout", "arch", "train")
 _ANALYSIS_KEYS = ("matched_accuracy_drop", "reference_accuracy_drop", "matched_bias")
 
 _UNKNOWN_KEY = "{where} has unknown key(s) {bad}; expected some of {known}."

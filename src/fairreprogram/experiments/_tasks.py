@@ -19,9 +19,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from fairreprogram.data import available_datasets, default_data_dir, load_dataset
-from fairreprogram.models import MLPClassifier
+from fairreprogram.models import MLPClassifier, ResNetClassifier
 
-__all__ = ["TabularTask", "Task", "build_task", "register_task"]
+__all__ = ["CelebATask", "TabularTask", "Task", "build_task", "register_task"]
 
 _UNKNOWN_SCHEME = "data.spec={spec!r} names no known task; expected a spec starting with one of {known}."
 _DATA_DIR = "{data_dir}"
@@ -85,6 +85,46 @@ class TabularTask:
         return MLPClassifier.from_pretrained(directory)
 
 
+class CelebATask:
+    """CelebA (:func:`fairreprogram.data.load_celeba`) with a ResNet base model.
+
+    The ``data`` section is ``{spec: "celeba:PATH", target: ..., sensitive: ...,
+    image_size: 32, tune_fraction: 0.1, ...}`` (options of ``load_celeba``); the
+    ``base`` section may name ``arch`` (``resnet18``, ``resnet9``, ``resnet20``).
+    """
+
+    def __init__(self, spec: str, **options: Any) -> None:
+        from fairreprogram.data import load_celeba
+
+        self.data = load_celeba(spec.split(":", 1)[1], **options)
+        self.group_names: list[str] = list(self.data.group_names)
+        self.input_shape: tuple[int, ...] = tuple(self.data.image_shape)
+
+    def dataset(self, split: str) -> Dataset[Any]:
+        return self.data.splits[split]
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        part = self.data.splits[split]
+        x, y, z = part.batch(np.arange(len(part)))
+        return x.numpy(), y.numpy(), z.numpy()
+
+    def feature_names(self) -> list[str] | None:
+        return None
+
+    def build_base(self, options: Mapping[str, Any]) -> nn.Module:
+        return ResNetClassifier(
+            arch=str(options.get("arch", "resnet18")),
+            num_classes=self.data.num_classes,
+            in_channels=self.input_shape[0],
+        )
+
+    def save_base(self, model: nn.Module, directory: Path) -> None:
+        model.save_pretrained(directory)  # type: ignore[operator]
+
+    def load_base(self, directory: Path) -> nn.Module:
+        return ResNetClassifier.from_pretrained(directory)
+
+
 _TASKS: dict[str, Callable[..., Task]] = {}
 
 
@@ -95,6 +135,7 @@ def register_task(scheme: str, factory: Callable[..., Task]) -> None:
 
 for _name in available_datasets():
     register_task(_name, TabularTask)
+register_task("celeba", CelebATask)
 
 
 def _expand(value: Any) -> Any:

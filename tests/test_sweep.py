@@ -283,3 +283,12 @@ def test_tune_fraction_rows_are_shared_across_methods_and_used_by_threshold(tmp_
     for name in ("threshold-dp-frac0.1-s0", "mask_offset-dp-lam1-frac0.1-s0"):
         metrics = _json.loads((tmp_path / "runs" / name / "metrics.json").read_text())
         assert metrics["tune_examples"] == round(0.1 * 1045)
+
+
+def test_the_benchmark_sweep_configs_are_valid():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parents[1] / "bench").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        assert load_sweep_config(path).trials(), path

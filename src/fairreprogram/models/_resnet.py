@@ -18,20 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from fairreprogram._version import __version__
+from fairreprogram.models._files import read_model_files, write_model_files
 from fairreprogram.utils import (
-    atomic_write_json,
     check_choice,
     check_positive_int,
-    load_tensors,
-    read_json,
-    save_tensors,
 )
 
 __all__ = ["RESNET_ARCHS", "ResNetClassifier", "ResNetConfig", "load_torchvision_state_dict"]
 
-_MODEL_CONFIG = "model_config.json"
-_MODEL_WEIGHTS = "model.safetensors"
 _HEAD_PREFIX = "fc."
 _SHOW_KEYS = 5
 _MISMATCH_MESSAGE = "state_dict does not match arch={arch!r}: {details}."
@@ -251,20 +245,13 @@ class ResNetClassifier(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``model_config.json`` and ``model.safetensors`` into ``directory``."""
-        out = Path(directory)
-        save_tensors(out / _MODEL_WEIGHTS, self.state_dict())
-        config = dataclasses.asdict(self.config)
-        atomic_write_json(out / _MODEL_CONFIG, {"library_version": __version__, "config": config})
-        return out
+        return write_model_files(self, self.config, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike[str]) -> ResNetClassifier:
         """Load a model written by :meth:`save_pretrained`; raise ``ValueError`` if the weights do not fit."""
-        path = Path(directory)
-        if not (path / _MODEL_CONFIG).is_file():
-            raise FileNotFoundError(f"{path} is not a saved ResNetClassifier: {_MODEL_CONFIG} is missing.")
-        model = cls(**read_json(path / _MODEL_CONFIG)["config"])
-        state = load_tensors(path / _MODEL_WEIGHTS)
+        options, state = read_model_files(directory, cls.__name__)
+        model = cls(**options)
         _raise_on_mismatch(model.config.arch, model.state_dict(), state, skip_prefix=None)
         model.load_state_dict(state)
         return model

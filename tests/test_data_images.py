@@ -302,5 +302,48 @@ def test_celeba_sweep_runs_image_triggers_and_baselines(tmp_path: Path) -> None:
     runs = collect_runs(tmp_path / "sweep")
     assert set(runs["method"]) == {"base", "border", "patch", "advpost", "threshold"}
     border = runs[runs["method"] == "border"].iloc[0]
-    assert border["trainable_parameters"] == 3 * 8 * 8
+    assert border["trainable_parameters"] == 3 * (8 * 8 - 2 * 2)  # the 3-pixel frame
     assert (tmp_path / "sweep" / "runs" / "border-eo-lam1-s0" / "trigger" / "trigger.safetensors").is_file()
+
+
+def test_coloured_digits_shortcut_only_in_training() -> None:
+    from fairreprogram.data import DIGIT_COLOURS, load_coloured_digits
+
+    data = load_coloured_digits(seed=1, train_correlation=0.95, eval_correlation=0.5)
+    assert data.image_shape == (3, 28, 28) and data.group_names == list(DIGIT_COLOURS)
+    assert [len(s) for s in data.splits.values()] == [2500, 1000, 500, 1000]
+    rows = np.concatenate([s.rows for s in data.splits.values()])
+    assert len(np.unique(rows)) == len(rows)
+    assert abs(np.mean(data.train.y == data.train.z) - 0.95) < 0.02
+    assert abs(np.mean(data.test.y == data.test.z) - 0.5) < 0.05
+    x, _, z = data.train.batch(np.arange(50))
+    red = x[:, 0].sum(dim=(1, 2)) > x[:, 1].sum(dim=(1, 2))
+    assert torch.equal(red, z == 0)  # the colour is what z says
+    again = load_coloured_digits(seed=1, train_correlation=0.95)
+    assert np.array_equal(again.train.rows, data.train.rows) and np.array_equal(again.train.z, data.train.z)
+
+
+def test_coloured_digits_bad_arguments() -> None:
+    from fairreprogram.data import load_coloured_digits
+
+    with pytest.raises(ValueError, match=r"train_correlation=1\.5.*\[0, 1\]"):
+        load_coloured_digits(train_correlation=1.5)
+    with pytest.raises(ValueError, match=r"sizes=\(4000, 1000, 500, 1000\).*at most 5000"):
+        load_coloured_digits(sizes=(4000, 1000, 500, 1000))
+
+
+def test_load_dataset_routes_image_specs_and_names_bad_options(tmp_path: Path) -> None:
+    from fairreprogram.data import ImageData, load_dataset
+
+    root = _fake_celeba(tmp_path / "celeba")
+    data = load_dataset(f"celeba:{root}", image_size=8, cache_dir=tmp_path / "c", progress=False)
+    assert isinstance(data, ImageData) and data.image_shape == (3, 8, 8)
+    with pytest.raises(ValueError, match=r"takes no option\(s\) \['hidden'\].*image_size"):
+        load_dataset(f"celeba:{root}", hidden=3)
+    with pytest.raises(ValueError, match=r"'arrests' takes no option\(s\) \['image_size'\]"):
+        load_dataset("arrests", image_size=8)
+    folder = _fake_folder(tmp_path / "folder", with_split=False)
+    data = load_dataset(
+        f"images:{folder / 'meta.csv'}", image_size=4, cache_dir=tmp_path / "c", progress=False
+    )
+    assert data.image_shape == (3, 4, 4) and data.class_names == ["cat", "dog"]

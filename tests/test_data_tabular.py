@@ -377,7 +377,7 @@ def test_load_csv_missing_file(tmp_path):
 
 def test_load_dataset_spec_errors():
     with pytest.raises(ValueError, match=pattern(_UNKNOWN_SCHEME)) as info:
-        load_dataset("celeba:/x")
+        load_dataset("mnist:/x")
     assert "adult" in str(info.value) and "arrests" in str(info.value)
     with pytest.raises(ValueError, match=pattern(_NEEDS_PATH)):
         load_dataset("adult")
@@ -387,7 +387,7 @@ def test_load_dataset_spec_errors():
         load_dataset(None)
     with pytest.raises(ValueError, match=pattern(_DUPLICATE)):
         register_dataset("adult", load_adult, needs_path=True)
-    assert {"adult", "arrests", "compas", "csv"} <= set(available_datasets())
+    assert {"adult", "arrests", "compas", "csv", "celeba", "images", "digits"} <= set(available_datasets())
 
 
 def test_default_data_dir(tmp_path, monkeypatch):

@@ -77,7 +77,7 @@ def test_border_centre_is_resized_input_and_only_frame_changes():
     frame = trigger.frame_mask.bool().expand_as(after[0])
     assert (after != before)[:, frame].all()
     assert torch.equal(after[0][frame], torch.sigmoid(trigger.pixels.detach())[frame])
-    assert trigger.num_trainable_parameters() == 3 * 16 * 20
+    assert trigger.num_trainable_parameters() == 3 * (16 * 20 - 10 * 14)  # the frame only
 
 
 def test_border_too_wide_for_image_raises():

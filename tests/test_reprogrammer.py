@@ -58,7 +58,7 @@ def test_history_checkpoint_and_selection(task, tmp_path):
     assert json.dumps(rp.history_, sort_keys=True) == json.dumps(history, sort_keys=True)
 
 
-def _train(task, out, *, epochs, stop_after=None, seed=0):
+def _train(task, out, *, epochs, stop_after=None, seed=0, validate_every=1):
     trigger = MaskOffsetTrigger(num_features=6)
     model = _copy(task.base)
 
@@ -66,7 +66,14 @@ def _train(task, out, *, epochs, stop_after=None, seed=0):
         if stop_after is not None and entry["epoch"] == stop_after:
             raise KeyboardInterrupt
 
-    config = TrainConfig(criterion="eo", lam=1.0, seed=seed, selection="last", **{**FAST, "epochs": epochs})
+    config = TrainConfig(
+        criterion="eo",
+        lam=1.0,
+        seed=seed,
+        selection="last",
+        validate_every=validate_every,
+        **{**FAST, "epochs": epochs},
+    )
     train(
         predictor=ReprogrammedModel(trigger, model),
         trainable=trigger,
@@ -92,6 +99,23 @@ def test_interrupted_run_resumes_to_the_same_result(task, tmp_path):
     for key, value in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], value), key
     assert len(json.loads((tmp_path / "b" / HISTORY_NAME).read_text())) == 6
+
+
+def test_validate_every_skips_validations_and_resumes_exactly(task, tmp_path):
+    straight = _train(task, tmp_path / "a", epochs=7)
+    sparse = _train(task, tmp_path / "b", epochs=7, validate_every=3)
+    history = json.loads((tmp_path / "b" / HISTORY_NAME).read_text())
+    assert [h["epoch"] for h in history] == [0, 3, 6, 7]  # the last epoch is always validated
+    for key, value in straight.state_dict().items():  # same updates, fewer validations
+        assert torch.equal(sparse.state_dict()[key], value), key
+    with pytest.raises(KeyboardInterrupt):
+        _train(task, tmp_path / "c", epochs=7, validate_every=3, stop_after=3)
+    resumed = _train(task, tmp_path / "c", epochs=7, validate_every=3)
+    assert [h["epoch"] for h in json.loads((tmp_path / "c" / HISTORY_NAME).read_text())] == [0, 3, 6, 7]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    with pytest.raises(ValueError, match=r"validate_every=0 is not valid"):
+        TrainConfig(validate_every=0)
 
 
 def test_resume_with_another_config_is_refused(task, tmp_path):

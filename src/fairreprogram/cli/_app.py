@@ -85,19 +85,28 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output directory for summary.json, triggers and plot.")] = Path(
         "demo-output"
     ),
+    task: Annotated[
+        str,
+        typer.Option(help="tabular (arrests data, MLP) or image (coloured MNIST digits, ResNet-20)."),
+    ] = "tabular",
     seed: Annotated[int, typer.Option(help="Seed of splits, initialisation and shuffling.")] = 0,
-    epochs: Annotated[int | None, typer.Option(help="Override the triggers' epoch budget.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the epoch budgets (quick checks).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Run the demo on the embedded arrests data (scikit-lego; no download).
+    """Run a demo on embedded data (no download).
 
-    Trains a base MLP, reports its bias, tunes a demographic-parity and an
+    Trains a base model, reports its bias, tunes a demographic-parity and an
     equalized-odds trigger, prints a before/after table on the test split and writes
-    OUT/summary.json, OUT/trigger_dp, OUT/trigger_eo and OUT/demo.png.
+    OUT/summary.json, OUT/trigger_dp and OUT/trigger_eo, plus OUT/demo.png (tabular:
+    scikit-lego's arrests data, mask-and-offset triggers) or OUT/trigger.png (image:
+    coloured digits whose colour is a shortcut in training, border triggers).
     """
     from fairreprogram.experiments import DEMO_KEYS, format_table, run_demo
 
-    summary = run_demo(out=out, seed=seed, progress=not quiet, epochs=epochs)
+    try:
+        summary = run_demo(out=out, task=task, seed=seed, progress=not quiet, epochs=epochs)
+    except (ValueError, ImportError) as error:
+        _fail(error)
     typer.echo(format_table(summary["models"], DEMO_KEYS))
     typer.echo(
         f"\nwrote {out / 'summary.json'}, {out / summary['plot']}, {out / 'trigger_dp'}, "
@@ -105,30 +114,67 @@ def demo(
     )
 
 
+_DATA_HELP = (
+    "Data spec. Tabular: 'arrests', 'adult:DIR', 'compas:PATH', 'csv:PATH' (or a path ending in "
+    ".csv). Images: 'celeba:DIR' (or a .h5 file), 'images:CSV' (image files listed in a CSV) "
+    "or 'digits' (coloured MNIST digits)."
+)
+
+
+def _data_section(data: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``data`` section of a run: the spec plus the options that were given."""
+    return {"spec": data, **{k: v for k, v in options.items() if v is not None}}
+
+
+def _single(values: list[str] | None) -> str | list[str] | None:
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else list(values)
+
+
 @app.command("train-base")
 def train_base(
-    data: Annotated[
-        str,
-        typer.Option(
-            help="Data spec: 'arrests', 'adult:DIR', 'compas:PATH', 'csv:PATH' or a path ending in .csv."
-        ),
-    ],
+    data: Annotated[str, typer.Option(help=_DATA_HELP)],
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
-    target: Annotated[str | None, typer.Option(help="Target column (CSV data; fixed for built-ins).")] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="Target column or attribute; repeat for several (CelebA: 2^n classes)."),
+    ] = None,
     sensitive: Annotated[
-        list[str] | None, typer.Option(help="Sensitive column; repeat for intersectional groups.")
+        list[str] | None,
+        typer.Option(help="Sensitive column or attribute; repeat for intersectional groups."),
     ] = None,
     features: Annotated[
-        list[str] | None, typer.Option(help="Feature column; repeat. Default: every other column.")
+        list[str] | None, typer.Option(help="Tabular: feature column; repeat. Default: every other column.")
     ] = None,
     positive_label: Annotated[
-        str | None, typer.Option(help="Target value of the positive class (CSV data).")
+        str | None, typer.Option(help="Tabular: target value of the positive class (CSV data).")
     ] = None,
     include_sensitive: Annotated[
-        bool, typer.Option(help="Also feed the sensitive columns to the model.")
-    ] = True,
-    hidden: Annotated[str, typer.Option(help="Hidden layer widths of the MLP, e.g. 64,64.")] = "64,64",
-    dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
+        bool | None,
+        typer.Option(help="Tabular: also feed the sensitive columns to the model (default: yes)."),
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="Images: side of the square images the model sees (default 32).")
+    ] = None,
+    tune_fraction: Annotated[
+        float | None,
+        typer.Option(help="CelebA: share of the training split held out as the trigger's tuning set."),
+    ] = None,
+    tune_size: Annotated[
+        int | None, typer.Option(help="CelebA: size of the tuning set as a count (overrides the fraction).")
+    ] = None,
+    data_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Any other loader option KEY=VALUE (repeat), e.g. cache_dir=/tmp/cache."),
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option(help="Images: resnet18, resnet9 or resnet20 (default resnet18).")
+    ] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="Tabular: hidden layer widths of the MLP (default 64,64).")
+    ] = None,
+    dropout: Annotated[float | None, typer.Option(help="Tabular: dropout after each hidden layer.")] = None,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = ERM_DEFAULTS.epochs,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = ERM_DEFAULTS.batch_size,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = ERM_DEFAULTS.lr,
@@ -139,47 +185,92 @@ def train_base(
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in OUT.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
-    """Train a base MLP with ERM on the train split and write a run directory."""
+    """Train a base model with ERM on the train split and write a run directory.
+
+    Tabular data gets an MLP (--hidden, --dropout), image data a ResNet (--arch).
+    Options that do not apply to the data are refused with the list of those that do.
+    """
     from fairreprogram.experiments import train_base_run
 
-    data_options: dict[str, Any] = {"seed": seed, "include_sensitive": include_sensitive}
-    for key, value in (
-        ("target", target),
-        ("sensitive", sensitive or None),
-        ("features", features or None),
-        ("positive_label", positive_label),
-    ):
-        if value is not None:
-            data_options[key] = value
+    section = _data_section(
+        data,
+        {
+            "seed": seed,
+            "target": _single(target),
+            "sensitive": _single(sensitive),
+            "features": features or None,
+            "positive_label": positive_label,
+            "include_sensitive": include_sensitive,
+            "image_size": image_size,
+            "tune_fraction": tune_fraction,
+            "tune_size": tune_size,
+            **_parse_pairs(data_option, "--data-option"),
+        },
+    )
+    model = {
+        "arch": arch,
+        "hidden_sizes": _parse_sizes(hidden, "--hidden") if hidden is not None else None,
+        "dropout": dropout,
+    }
     train = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "class_weight": class_weight}
     if class_weight is not None:
         train["accuracy_metric"] = "balanced_accuracy"
     try:
         metrics = train_base_run(
-            data=data,
+            data=section,
             out=out,
-            data_options=data_options,
-            hidden_sizes=_parse_sizes(hidden, "--hidden"),
-            dropout=dropout,
+            model_options={k: v for k, v in model.items() if v is not None},
             train_options=train,
             overwrite=overwrite,
             progress=not quiet,
         )
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as error:
         _fail(error)
     _print_split(metrics)
     typer.echo(f"\nwrote {out}")
+
+
+def _trigger_options(kind: str | None, size: float | None, pairs: list[str] | None) -> dict[str, Any]:
+    from fairreprogram.triggers import get_trigger_class
+
+    options = _parse_pairs(pairs, "--trigger-option")
+    if size is None:
+        return options
+    if kind is None:
+        raise typer.BadParameter("--trigger-size needs --trigger (border, patch or sparse).")
+    try:
+        option = get_trigger_class(kind).size_option
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--trigger") from None
+    if option is None:
+        raise typer.BadParameter(
+            f"{size!r} is not valid for trigger {kind!r}, which has no size; use --trigger-option.",
+            param_hint="--trigger-size",
+        )
+    options[option] = int(size) if float(size).is_integer() and option != "fraction" else size
+    return options
 
 
 @app.command()
 def reprogram(
     base: Annotated[Path, typer.Option(help="A finished train-base run directory.")],
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
-    trigger: Annotated[str, typer.Option(help=f"Trigger kind: {', '.join(available_triggers())}.")] = (
-        "mask_offset"
-    ),
+    trigger: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Trigger kind: {', '.join(available_triggers())} "
+            "(default: mask_offset for tabular data, border for images)."
+        ),
+    ] = None,
+    trigger_size: Annotated[
+        float | None,
+        typer.Option(
+            help="Size of the trigger: border width (border), patch side (patch) or share of pixels (sparse)."
+        ),
+    ] = None,
     trigger_option: Annotated[
-        list[str] | None, typer.Option(help="Trigger option KEY=VALUE (repeat), e.g. mask_init=1.0.")
+        list[str] | None,
+        typer.Option(help="Trigger option KEY=VALUE (repeat), e.g. corner=top_left or mask_init=1.0."),
     ] = None,
     criterion: Annotated[
         str, typer.Option(help="demographic_parity (dp) or equalized_odds (eo).")
@@ -204,8 +295,11 @@ def reprogram(
         ),
     ] = _DEFAULTS.max_accuracy_drop,
     patience: Annotated[
-        int, typer.Option(help="Early-stopping patience in epochs (0: off).")
+        int, typer.Option(help="Early-stopping patience in validations (0: off).")
     ] = _DEFAULTS.patience,
+    validate_every: Annotated[
+        int, typer.Option(help="Validate every this many epochs (and always after the last).")
+    ] = _DEFAULTS.validate_every,
     class_weight: Annotated[
         str | None, typer.Option(help="'balanced' to weight the task loss by inverse class frequency.")
     ] = None,
@@ -232,6 +326,7 @@ def reprogram(
         "selection": selection,
         "max_accuracy_drop": max_accuracy_drop,
         "patience": patience,
+        "validate_every": validate_every,
         "class_weight": class_weight,
         "mixed_precision": mixed_precision,
         "seed": seed,
@@ -241,12 +336,12 @@ def reprogram(
             base=base,
             out=out,
             trigger=trigger,
-            trigger_options=_parse_pairs(trigger_option, "--trigger-option"),
+            trigger_options=_trigger_options(trigger, trigger_size, trigger_option),
             train_options=train,
             overwrite=overwrite,
             progress=not quiet,
         )
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as error:
         _fail(error)
     _print_split(metrics)
     typer.echo(f"\nwrote {out}")

@@ -14,6 +14,7 @@ from fairreprogram.data._builtin import (
     load_compas,
     read_adult,
 )
+from fairreprogram.data._digits import DIGIT_COLOURS, load_coloured_digits
 from fairreprogram.data._images import (
     CELEBA_HDF5_KEYS,
     CELEBA_IMAGE_DIR,
@@ -42,6 +43,7 @@ __all__ = [
     "CELEBA_IMAGE_DIR",
     "COMPAS_FEATURES",
     "DATA_DIR_ENV",
+    "DIGIT_COLOURS",
     "MISSING_CATEGORY",
     "SPLIT_NAMES",
     "ImageCache",
@@ -58,6 +60,7 @@ __all__ = [
     "load_arrests",
     "load_celeba",
     "load_celeba_hdf5",
+    "load_coloured_digits",
     "load_compas",
     "load_csv",
     "load_dataset",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from fairreprogram.data._builtin import load_adult, load_arrests, load_compas
-from fairreprogram.data._tabular import TabularData, load_csv
+from fairreprogram.data._digits import load_coloured_digits
+from fairreprogram.data._images import ImageData, load_celeba, load_celeba_hdf5, load_image_folder
+from fairreprogram.data._tabular import TabularData, load_csv, load_tabular
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -35,11 +38,15 @@ _NO_SPEC = (
 )
 _DUPLICATE = "name={name!r} is already registered; expected a new name or overwrite=True."
 _BAD_NAME = "name={name!r} is not valid; expected a non-empty name without ':'."
+_UNKNOWN_OPTIONS = "spec={spec!r} takes no option(s) {bad}; expected some of {known}."
+
+#: What :func:`load_dataset` returns: tabular splits or image splits.
+AnyData = TabularData | ImageData
 
 
 @dataclass(frozen=True)
 class _DatasetEntry:
-    loader: Callable[..., TabularData]
+    loader: Callable[..., AnyData]
     needs_path: bool
     description: str
 
@@ -49,7 +56,7 @@ _REGISTRY: dict[str, _DatasetEntry] = {}
 
 def register_dataset(
     name: str,
-    loader: Callable[..., TabularData],
+    loader: Callable[..., AnyData],
     *,
     needs_path: bool,
     description: str = "",
@@ -93,6 +100,67 @@ register_dataset(
 register_dataset("csv", load_csv, needs_path=True, description="a CSV file with a header row")
 
 
+def _load_celeba_any(path: str, **options: Any) -> ImageData:
+    """CelebA from its folder or from the original repository's single HDF5 file."""
+    if Path(path).suffix.lower() in (".h5", ".hdf5"):
+        options.pop("cache_dir", None)  # the HDF5 form is already decoded
+        return load_celeba_hdf5(path, **options)
+    return load_celeba(path, **options)
+
+
+_load_celeba_any.__signature__ = inspect.signature(load_celeba)  # type: ignore[attr-defined]
+
+
+def _load_image_csv(path: str, *, root: str | None = None, **options: Any) -> ImageData:
+    """A folder of images described by the CSV at ``path`` (files relative to ``root``)."""
+    return load_image_folder(Path(path).parent if root is None else root, path, **options)
+
+
+_load_image_csv.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter("path", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("root", inspect.Parameter.KEYWORD_ONLY, default=None),
+        *[
+            p
+            for p in inspect.signature(load_image_folder).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ],
+    ],
+    return_annotation=ImageData,
+)
+
+
+register_dataset(
+    "celeba",
+    _load_celeba_any,
+    needs_path=True,
+    description="a CelebA folder (img_align_celeba/, list_attr_celeba) or its .h5 file",
+)
+register_dataset(
+    "images",
+    _load_image_csv,
+    needs_path=True,
+    description="a CSV of file, label and sensitive columns (files relative to its folder or root=)",
+)
+register_dataset("digits", load_coloured_digits, needs_path=False, description="coloured MNIST digits")
+
+
+def _accepted_options(loader: Callable[..., Any]) -> list[str] | None:
+    """Keyword options ``loader`` accepts (``None``: any).
+
+    A tabular loader's ``**kwargs`` go to :func:`load_tabular`, so its options count
+    too; another loader with ``**kwargs`` is taken to accept anything.
+    """
+    parameters = list(inspect.signature(loader).parameters.values())
+    names = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return names
+    if inspect.signature(loader).return_annotation not in (TabularData, "TabularData"):
+        return None
+    forwarded = inspect.signature(load_tabular).parameters.values()
+    return sorted({*names, *(p.name for p in forwarded if p.kind is inspect.Parameter.KEYWORD_ONLY)})
+
+
 def _parse(spec: str) -> tuple[str, str | None]:
     name, sep, path = spec.partition(":")
     name = name.strip().lower()
@@ -103,22 +171,30 @@ def _parse(spec: str) -> tuple[str, str | None]:
     raise ValueError(_UNKNOWN_SCHEME.format(spec=spec, known=available_datasets()))
 
 
-def load_dataset(spec: str, **kwargs: Any) -> TabularData:
+def load_dataset(spec: str, **kwargs: Any) -> AnyData:
     """Load a data set from a spec string.
 
     Parameters
     ----------
     spec : str
-        ``"arrests"``, ``"adult:PATH"``, ``"compas:PATH"``, ``"csv:PATH"`` or a bare
-        path ending in ``.csv``; see :func:`available_datasets`.
+        Tabular: ``"arrests"``, ``"adult:PATH"``, ``"compas:PATH"``, ``"csv:PATH"`` or
+        a bare path ending in ``.csv``. Images: ``"celeba:PATH"`` (folder or ``.h5``),
+        ``"images:CSV"`` (a folder of images described by a CSV) and ``"digits"``
+        (coloured MNIST digits). See :func:`available_datasets`.
     **kwargs
         Options of the loader (and of :func:`load_tabular`). ``load_dataset(**data.spec)``
         rebuilds the splits of a ``TabularData`` loaded by name.
 
     Returns
     -------
-    TabularData
-        The encoded splits.
+    TabularData or ImageData
+        The splits.
+
+    Raises
+    ------
+    ValueError
+        For an unknown spec, a missing or unexpected path, or an option the loader
+        does not take (the message lists the options it takes).
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(_NO_SPEC.format(spec=spec))
@@ -128,6 +204,10 @@ def load_dataset(spec: str, **kwargs: Any) -> TabularData:
         raise ValueError(_NEEDS_PATH.format(spec=spec, name=name, description=entry.description))
     if not entry.needs_path and path is not None:
         raise ValueError(_TAKES_NO_PATH.format(spec=spec, name=name))
+    known = _accepted_options(entry.loader)
+    bad = sorted(set(kwargs) - set(known)) if known is not None else []
+    if bad:
+        raise ValueError(_UNKNOWN_OPTIONS.format(spec=spec, bad=bad, known=sorted(set(known or []))))
     return entry.loader(path, **kwargs) if entry.needs_path else entry.loader(**kwargs)
 
 

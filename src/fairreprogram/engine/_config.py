@@ -67,7 +67,11 @@ class TrainConfig:
     max_accuracy_drop
         Accuracy floor of ``"min_bias"``, as a fraction (0.01 = one point).
     patience
-        Stop when the selected epoch has not changed for this many epochs (0: off).
+        Stop when the selected epoch has not changed for this many validations (0: off).
+    validate_every
+        Validate (and so select and count patience) every this many epochs; the last
+        epoch is always validated. Raising it saves the validation passes of runs
+        with many short epochs, such as tuning on a small share of the data.
     seed
         Seed of initialisation, shuffling and dropout; a resumed run replays it.
     mixed_precision
@@ -101,6 +105,7 @@ class TrainConfig:
     selection: str = Selection.MIN_BIAS.value
     max_accuracy_drop: float = 0.01
     patience: int = 0
+    validate_every: int = 1
     seed: int = 0
     mixed_precision: str = "no"
     eval_batch_size: int = 2048
@@ -114,6 +119,7 @@ class TrainConfig:
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         check_positive_int("eval_batch_size", self.eval_batch_size)
+        check_positive_int("validate_every", self.validate_every)
         for name in ("lr", "adversary_lr"):
             if check_non_negative(name, getattr(self, name)) == 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not valid; expected a number > 0.")

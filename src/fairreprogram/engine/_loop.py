@@ -500,9 +500,13 @@ def train(
                 break
             tic = time.perf_counter()
             losses, examples = run.epoch(epoch, bar)
-            run.record(epoch, losses, time.perf_counter() - tic, examples * runtime.world_size)
+            validated = epoch % config.validate_every == 0 or epoch == config.epochs
+            if validated:
+                run.record(epoch, losses, time.perf_counter() - tic, examples * runtime.world_size)
+            else:
+                run.progress.epoch = epoch
             run.save()
-            if on_epoch_end is not None:
+            if validated and on_epoch_end is not None:
                 on_epoch_end(run.progress.history[-1])
             bar.set_description(f"{description} (epoch {epoch}, best {run.progress.best_epoch})")
     finally:

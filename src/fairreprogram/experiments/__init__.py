@@ -28,14 +28,7 @@ from fairreprogram.experiments._rundir import (
     prepare_run_dir,
     read_run,
 )
-from fairreprogram.experiments._sweep_config import (
-    BASELINE_METHODS,
-    SweepConfig,
-    Trial,
-    available_methods,
-    load_sweep_config,
-)
-from fairreprogram.experiments._tabular import (
+from fairreprogram.experiments._runs import (
     DATA_NAME,
     evaluate_run,
     load_base_run,
@@ -43,7 +36,14 @@ from fairreprogram.experiments._tabular import (
     split_metrics,
     train_base_run,
 )
-from fairreprogram.experiments._tasks import TabularTask, Task, build_task, register_task
+from fairreprogram.experiments._sweep_config import (
+    BASELINE_METHODS,
+    SweepConfig,
+    Trial,
+    available_methods,
+    load_sweep_config,
+)
+from fairreprogram.experiments._tasks import ImageTask, TabularTask, Task, build_task, register_task
 
 __all__ = [
     "BACKENDS",
@@ -56,6 +56,7 @@ __all__ = [
     "REPORT_MARKDOWN",
     "RUN_CONFIG_NAME",
     "SWEEP_NAME",
+    "ImageTask",
     "SweepConfig",
     "TabularTask",
     "Task",

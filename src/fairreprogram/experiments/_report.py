@@ -39,8 +39,8 @@ from fairreprogram.experiments._plots import (
     plot_trigger,
 )
 from fairreprogram.experiments._rundir import read_run
+from fairreprogram.experiments._runs import DATA_NAME
 from fairreprogram.experiments._sweep_config import BASELINE_METHODS
-from fairreprogram.experiments._tabular import DATA_NAME
 from fairreprogram.experiments._tasks import build_task
 from fairreprogram.experiments._trials import TRANSFER_NAME
 from fairreprogram.triggers import Trigger

@@ -1,9 +1,10 @@
 """Tasks: what a sweep needs from a data set, behind one small interface.
 
-A task loads the splits named by a sweep config's ``data`` section and knows how to
-build, save and load the base model for them. Sweeps, trials and reports only talk
-to this interface, so other modalities plug in by registering a task kind for
-their data spec schemes (:func:`register_task`).
+A task wraps the splits that :func:`fairreprogram.data.load_dataset` returns for a
+``data`` section (a spec string plus loader options) and knows how to build, save
+and load the base model for them. The CLI runs, sweeps, trials and reports only
+talk to this interface, so another modality plugs in by registering a dataset
+loader and a task for the type of data it returns (:func:`register_task`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from fairreprogram.data import available_datasets, default_data_dir, load_dataset
+from fairreprogram.data import ImageData, TabularData, default_data_dir, load_dataset
 from fairreprogram.models import MLPClassifier, ResNetClassifier
 
-__all__ = ["CelebATask", "TabularTask", "Task", "build_task", "register_task"]
+__all__ = ["ImageTask", "TabularTask", "Task", "build_task", "register_task"]
 
-_UNKNOWN_SCHEME = "data.spec={spec!r} names no known task; expected a spec starting with one of {known}."
+_NO_SPEC = "data={data!r} names no spec; expected a mapping with a 'spec' key, e.g. {{'spec': 'arrests'}}."
+_NO_FACTORY = "the data loader returned a {kind}; expected one of {known} (see register_task)."
+_BAD_BASE = "base options {bad} are not valid for this data; expected some of {known}."
 _DATA_DIR = "{data_dir}"
 
 
@@ -31,6 +34,7 @@ class Task(Protocol):
     """What a sweep needs from a data set and its base model."""
 
     group_names: list[str]
+    class_names: list[str]
     input_shape: tuple[int, ...]
 
     def dataset(self, split: str) -> Dataset[Any]:
@@ -53,12 +57,16 @@ class Task(Protocol):
 
 
 class TabularTask:
-    """Tabular data from :func:`fairreprogram.data.load_dataset` with an MLP base model."""
+    """Tabular splits (:class:`fairreprogram.data.TabularData`) with an MLP base model.
 
-    def __init__(self, spec: str, **options: Any) -> None:
-        self.data = load_dataset(spec, **options)
-        self.group_names: list[str] = self.data.group_names
-        self.input_shape: tuple[int, ...] = (self.data.num_features,)
+    The ``base`` options are ``hidden_sizes`` (default ``[64, 64]``) and ``dropout``.
+    """
+
+    def __init__(self, data: TabularData) -> None:
+        self.data = data
+        self.group_names: list[str] = list(data.group_names)
+        self.class_names: list[str] = [str(c) for c in data.class_names]
+        self.input_shape: tuple[int, ...] = (data.num_features,)
 
     def dataset(self, split: str) -> Dataset[Any]:
         return self.data.splits[split].to_dataset()
@@ -71,6 +79,7 @@ class TabularTask:
         return list(self.data.feature_names)
 
     def build_base(self, options: Mapping[str, Any]) -> nn.Module:
+        _check_base_options(options, ("hidden_sizes", "dropout"))
         return MLPClassifier(
             in_features=self.data.num_features,
             num_classes=self.data.num_classes,
@@ -85,20 +94,20 @@ class TabularTask:
         return MLPClassifier.from_pretrained(directory)
 
 
-class CelebATask:
-    """CelebA (:func:`fairreprogram.data.load_celeba`) with a ResNet base model.
+class ImageTask:
+    """Image splits (:class:`fairreprogram.data.ImageData`) with a ResNet base model.
 
-    The ``data`` section is ``{spec: "celeba:PATH", target: ..., sensitive: ...,
-    image_size: 32, tune_fraction: 0.1, ...}`` (options of ``load_celeba``); the
-    ``base`` section may name ``arch`` (``resnet18``, ``resnet9``, ``resnet20``).
+    Serves every image spec: ``celeba:PATH`` (options of ``load_celeba``, e.g.
+    ``target``, ``sensitive``, ``image_size``, ``tune_fraction``), ``images:CSV`` and
+    ``digits``. The ``base`` options are ``arch`` (``resnet18``, ``resnet9``,
+    ``resnet20``; default ``resnet18``).
     """
 
-    def __init__(self, spec: str, **options: Any) -> None:
-        from fairreprogram.data import load_celeba
-
-        self.data = load_celeba(spec.split(":", 1)[1], **options)
-        self.group_names: list[str] = list(self.data.group_names)
-        self.input_shape: tuple[int, ...] = tuple(self.data.image_shape)
+    def __init__(self, data: ImageData) -> None:
+        self.data = data
+        self.group_names: list[str] = list(data.group_names)
+        self.class_names: list[str] = list(data.class_names)
+        self.input_shape: tuple[int, ...] = tuple(data.image_shape)
 
     def dataset(self, split: str) -> Dataset[Any]:
         return self.data.splits[split]
@@ -112,6 +121,7 @@ class CelebATask:
         return None
 
     def build_base(self, options: Mapping[str, Any]) -> nn.Module:
+        _check_base_options(options, ("arch",))
         return ResNetClassifier(
             arch=str(options.get("arch", "resnet18")),
             num_classes=self.data.num_classes,
@@ -125,17 +135,18 @@ class CelebATask:
         return ResNetClassifier.from_pretrained(directory)
 
 
-_TASKS: dict[str, Callable[..., Task]] = {}
+def _check_base_options(options: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    bad = sorted(set(options) - {*known, "train"})
+    if bad:
+        raise ValueError(_BAD_BASE.format(bad=bad, known=list(known)))
 
 
-def register_task(scheme: str, factory: Callable[..., Task]) -> None:
-    """Route data specs ``scheme`` / ``scheme:...`` to ``factory(spec, **options)``."""
-    _TASKS[scheme] = factory
+_FACTORIES: dict[type, Callable[[Any], Task]] = {TabularData: TabularTask, ImageData: ImageTask}
 
 
-for _name in available_datasets():
-    register_task(_name, TabularTask)
-register_task("celeba", CelebATask)
+def register_task(data_type: type, factory: Callable[[Any], Task]) -> None:
+    """Wrap data sets of ``data_type`` (what :func:`load_dataset` returns) in ``factory(data)``."""
+    _FACTORIES[data_type] = factory
 
 
 def _expand(value: Any) -> Any:
@@ -148,8 +159,9 @@ _CACHE: dict[str, Task] = {}
 
 
 def build_task(data: Mapping[str, Any]) -> Task:
-    """Build the task of a sweep's ``data`` section (``{data_dir}`` expands to the data folder).
+    """Build the task of a ``data`` section: ``{spec: ..., **options of the loader}``.
 
+    ``{data_dir}`` in a value expands to :func:`fairreprogram.data.default_data_dir`.
     Tasks are cached per process (keyed by the section), so the trials a worker runs
     load and preprocess the data once. Tasks are read-only, so sharing them is safe.
     """
@@ -162,10 +174,10 @@ def build_task(data: Mapping[str, Any]) -> Task:
 
 def _build(data: Mapping[str, Any]) -> Task:
     options = {k: _expand(v) for k, v in data.items()}
-    spec = options.pop("spec")
-    scheme = spec.split(":", 1)[0].strip().lower()
-    if scheme not in _TASKS and spec.lower().endswith(".csv"):
-        scheme = "csv"
-    if scheme not in _TASKS:
-        raise ValueError(_UNKNOWN_SCHEME.format(spec=spec, known=sorted(_TASKS)))
-    return _TASKS[scheme](spec, **options)
+    if "spec" not in options:
+        raise ValueError(_NO_SPEC.format(data=dict(data)))
+    loaded = load_dataset(options.pop("spec"), **options)
+    for data_type, factory in _FACTORIES.items():
+        if isinstance(loaded, data_type):
+            return factory(loaded)
+    raise TypeError(_NO_FACTORY.format(kind=type(loaded).__name__, known=[t.__name__ for t in _FACTORIES]))

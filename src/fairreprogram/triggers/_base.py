@@ -132,6 +132,8 @@ class Trigger(nn.Module):
 
     kind: ClassVar[str] = ""
     config_class: ClassVar[type[TriggerConfig]] = TriggerConfig
+    size_option: ClassVar[str | None] = None
+    """The config option that sets the trigger's size (the CLI's ``--trigger-size``)."""
 
     def __init__(self, config: TriggerConfig) -> None:
         super().__init__()

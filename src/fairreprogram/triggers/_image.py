@@ -227,11 +227,13 @@ class BorderTrigger(_ImageTrigger):
 
     The input is resized (bilinear, no antialiasing) to ``(H - 2b, W - 2b)`` and
     placed in the centre; the frame pixels are ``sigmoid(θ)`` of a full ``(C, H, W)``
-    parameter of which only the frame is used. Unlike the original paper code,
-    whose size argument is the inner image size, ``border`` is the frame width.
+    parameter of which only the frame is used (and counted by
+    :meth:`num_trainable_parameters`). Unlike the original paper code, whose size
+    argument is the inner image size, ``border`` is the frame width.
     """
 
     config_class = BorderConfig
+    size_option = "border"
     config: BorderConfig
 
     def __init__(self, config: BorderConfig | None = None, **options: object) -> None:
@@ -246,6 +248,12 @@ class BorderTrigger(_ImageTrigger):
     def pattern(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.sigmoid(self.pixels), self.frame_mask
 
+    def num_trainable_parameters(self) -> int:
+        """Frame pixels times channels: the parameters that reach the output."""
+        if not self.pixels.requires_grad:
+            return 0
+        return int(self.frame_mask.sum().item()) * self.config.channels
+
     def _base(self, x: torch.Tensor) -> torch.Tensor:
         b = self.config.border
         inner = (self.config.height - 2 * b, self.config.width - 2 * b)
@@ -258,6 +266,7 @@ class PatchTrigger(_ImageTrigger):
     """A learned ``size x size`` patch (``sigmoid(θ)``) that replaces one corner of the image."""
 
     config_class = PatchConfig
+    size_option = "size"
     config: PatchConfig
 
     def __init__(self, config: PatchConfig | None = None, **options: object) -> None:
@@ -295,6 +304,7 @@ class SparseTrigger(_ImageTrigger):
     """
 
     config_class = SparseConfig
+    size_option = "fraction"
     config: SparseConfig
 
     def __init__(self, config: SparseConfig | None = None, **options: object) -> None:

@@ -1,0 +1,208 @@
+"""The runs behind the CLI: train a base model, reprogram it, evaluate either.
+
+Each function writes one run directory (see :mod:`fairreprogram.experiments._rundir`)
+and returns its metrics; the CLI commands are thin wrappers around them. The data
+is named by a ``data`` section (``{"spec": ..., **loader options}``, as in a sweep
+config), so the same commands serve tabular and image data: the
+:class:`~fairreprogram.experiments.Task` for that data builds, saves and loads the
+base model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from fairreprogram.baselines import ERM_DEFAULTS, train_erm
+from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
+from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_run
+from fairreprogram.experiments._tasks import Task, build_task
+from fairreprogram.metrics import FairnessEvaluation
+from fairreprogram.models import ReprogrammedModel
+from fairreprogram.triggers import Trigger, build_trigger
+from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
+
+__all__ = [
+    "DATA_NAME",
+    "evaluate_run",
+    "load_base_run",
+    "reprogram_run",
+    "split_metrics",
+    "train_base_run",
+]
+
+DATA_NAME = "data.json"
+_NOT_BASE = "base={path} is not a finished train-base run ({missing} is missing); run train-base first."
+_OLD_BASE = (
+    "base={path} was written by an older fairreprogram (its data.json has no 'data' section); "
+    "expected a train-base run of this version; train it again."
+)
+_UNKNOWN_SPLIT = "split={split!r} is not valid; expected one of {known}."
+_SPLITS = ("train", "tune", "val", "test")
+
+
+def split_metrics(model: nn.Module, task: Task, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
+    """Evaluate ``model`` on named splits; return ``{split: FairnessEvaluation.to_dict()}``."""
+    return {
+        name: evaluate_model(model, task.dataset(name), group_names=task.group_names).to_dict()
+        for name in splits
+    }
+
+
+def train_base_run(
+    *,
+    data: Mapping[str, Any],
+    out: str | os.PathLike[str],
+    model_options: Mapping[str, Any] | None = None,
+    train_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a base model with ERM on the ``train`` split of ``data``; write a run directory.
+
+    Parameters
+    ----------
+    data : mapping
+        ``{"spec": ..., **options}`` for :func:`fairreprogram.data.load_dataset`.
+    out : path-like
+        The run directory.
+    model_options : mapping, optional
+        Options of the task's base model: ``hidden_sizes`` and ``dropout`` (tabular
+        MLP) or ``arch`` (images: ``resnet18``, ``resnet9``, ``resnet20``).
+    train_options : mapping, optional
+        :class:`~fairreprogram.engine.TrainConfig` options over ``ERM_DEFAULTS``.
+    overwrite, progress
+        Replace a finished run; show progress bars.
+    """
+    config = ERM_DEFAULTS.replace(**dict(train_options or {}))
+    section = dict(data)
+    run_config = {
+        "command": "train-base",
+        "data": section,
+        "model": dict(model_options or {}),
+        "train": config.to_dict(),
+    }
+    run = prepare_run_dir(out, run_config, overwrite=overwrite)
+    task = build_task(section)
+    task.build_base(dict(model_options or {}))  # refuse bad model options before any training
+    atomic_write_json(
+        run / DATA_NAME,
+        {
+            "data": section,
+            "group_names": task.group_names,
+            "class_names": task.class_names,
+            "input_shape": list(task.input_shape),
+            "feature_names": task.feature_names(),
+        },
+    )
+    torch.manual_seed(config.seed)
+    model = task.build_base(dict(model_options or {}))
+    tic = time.perf_counter()
+    result = train_erm(
+        model, task.dataset("train"), task.dataset("val"), config=config, output_dir=run, progress=progress
+    )
+    task.save_base(model, run / "model")
+    metrics = {
+        **split_metrics(model, task),
+        "best_epoch": result.best_epoch,
+        "trainable_parameters": result.num_trainable_parameters,
+        "wall_time_s": time.perf_counter() - tic,
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    finish_run(run, metrics)
+    return metrics
+
+
+def load_base_run(base: str | os.PathLike[str]) -> tuple[nn.Module, Task]:
+    """Load the model and re-create the data (as a task) of a finished train-base run."""
+    path = Path(base)
+    for name in ("model", DATA_NAME, "metrics.json"):
+        if not (path / name).exists():
+            raise FileNotFoundError(_NOT_BASE.format(path=path, missing=name))
+    saved = read_json(path / DATA_NAME)
+    if "data" not in saved:
+        raise ValueError(_OLD_BASE.format(path=path))
+    task = build_task(saved["data"])
+    return task.load_base(path / "model"), task
+
+
+def reprogram_run(
+    *,
+    base: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    trigger: str | None = None,
+    trigger_options: Mapping[str, Any] | None = None,
+    train_options: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Tune a trigger for the frozen model of a train-base run on its ``tune`` split.
+
+    ``trigger`` is a registered kind; by default ``mask_offset`` for tabular inputs and
+    ``border`` for images.
+    """
+    config = TrainConfig().replace(**dict(train_options or {}))
+    model, task = load_base_run(base)
+    if trigger is None:
+        trigger = "mask_offset" if len(task.input_shape) == 1 else "border"
+    run_config = {
+        "command": "reprogram",
+        "base": str(Path(base).resolve()),
+        "trigger": trigger,
+        "trigger_options": dict(trigger_options or {}),
+        "train": config.to_dict(),
+    }
+    new_trigger = build_trigger(trigger, input_shape=task.input_shape, **dict(trigger_options or {}))
+    run = prepare_run_dir(out, run_config, overwrite=overwrite)
+    reprogrammer = Reprogrammer(model, new_trigger, config=config)
+    tic = time.perf_counter()
+    deployed = reprogrammer.fit(task.dataset("tune"), task.dataset("val"), output_dir=run, progress=progress)
+    new_trigger.save_pretrained(run / "trigger")
+    result = reprogrammer.result_
+    metrics = {
+        **split_metrics(deployed, task),
+        "best_epoch": result.best_epoch if result else -1,
+        "trainable_parameters": new_trigger.num_trainable_parameters(),
+        "wall_time_s": time.perf_counter() - tic,
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    finish_run(run, metrics)
+    return metrics
+
+
+def evaluate_run(
+    *,
+    base: str | os.PathLike[str],
+    trigger: str | os.PathLike[str] | None = None,
+    split: str = "test",
+    n_bootstrap: int = 0,
+    seed: int = 0,
+) -> FairnessEvaluation:
+    """Evaluate a base run's model, optionally behind a saved trigger, on one split.
+
+    ``trigger`` is a saved trigger directory or a reprogram run directory.
+    """
+    if split not in _SPLITS:
+        raise ValueError(_UNKNOWN_SPLIT.format(split=split, known=list(_SPLITS)))
+    model, task = load_base_run(base)
+    predictor: nn.Module = model
+    if trigger is not None:
+        path = Path(trigger)
+        if (path / "trigger").is_dir():
+            read_run(path)
+            path = path / "trigger"
+        loaded = Trigger.from_pretrained(path, input_shape=task.input_shape)
+        predictor = ReprogrammedModel(loaded, model)
+    return evaluate_model(
+        predictor,
+        task.dataset(split),
+        group_names=task.group_names,
+        n_bootstrap=n_bootstrap,
+        random_state=seed,
+    )

@@ -72,6 +72,8 @@ def test_celeba_splits_and_items(celeba: Path) -> None:
     assert sizes == {"train": 18, "tune": 6, "val": 8, "test": 8}
     assert not set(data.train.rows) & set(data.tune.rows)
     assert set(data.train.rows) | set(data.tune.rows) == set(range(24))
+    assert data.files is not None and len(data.files) == 40
+    assert Path(data.files[data.test.rows[0]]).parent.name == "img_align_celeba"
     x, y, z = data.train[0]
     assert x.shape == (3, 8, 8) and x.dtype == torch.float32
     assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
@@ -347,3 +349,25 @@ def test_load_dataset_routes_image_specs_and_names_bad_options(tmp_path: Path) -
         f"images:{folder / 'meta.csv'}", image_size=4, cache_dir=tmp_path / "c", progress=False
     )
     assert data.image_shape == (3, 4, 4) and data.class_names == ["cat", "dog"]
+
+
+def test_engine_asks_subsets_of_image_datasets_for_whole_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torch.utils.data import Subset
+
+    from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(10, 4, 4, 3), dtype=np.uint8)
+    dataset = ImageDataset(
+        images, np.arange(10), np.arange(10) % 2, np.zeros(10), num_classes=2, num_groups=1
+    )
+    nested = Subset(Subset(dataset, [5, 3, 8, 1, 9]), [2, 0, 4])  # rows 8, 5, 9
+
+    def per_item(*args: object) -> None:
+        raise AssertionError("per-example indexing")
+
+    monkeypatch.setattr(ImageDataset, "__getitem__", per_item)
+    sampler = ShardedBatchSampler(3, batch_size=3, shuffle=False)
+    (x, y, _), *rest = list(iterate_batches(nested, sampler))
+    expected = dataset.batch([8, 5, 9])
+    assert not rest and torch.equal(x, expected[0]) and torch.equal(y, expected[1])

@@ -16,20 +16,32 @@ from fairreprogram.engine import (
 )
 from fairreprogram.estimators import FairReprogramClassifier
 from fairreprogram.metrics import FairnessEvaluation, evaluate_fairness
-from fairreprogram.models import MLPClassifier, ReprogrammedModel
-from fairreprogram.triggers import MaskOffsetTrigger, Trigger, available_triggers, build_trigger
+from fairreprogram.models import MLPClassifier, ReprogrammedModel, ResNetClassifier
+from fairreprogram.triggers import (
+    BorderTrigger,
+    MaskOffsetTrigger,
+    PatchTrigger,
+    SparseTrigger,
+    Trigger,
+    available_triggers,
+    build_trigger,
+)
 from fairreprogram.utils import FairnessWarning
 
 __all__ = [
     "Adversary",
+    "BorderTrigger",
     "Criterion",
     "FairReprogramClassifier",
     "FairnessEvaluation",
     "FairnessWarning",
     "MLPClassifier",
     "MaskOffsetTrigger",
+    "PatchTrigger",
     "ReprogrammedModel",
     "Reprogrammer",
+    "ResNetClassifier",
+    "SparseTrigger",
     "TrainConfig",
     "Trigger",
     "__version__",

@@ -388,6 +388,9 @@ class ImageData:
         Target and sensitive attributes (or columns).
     spec : dict
         JSON-ready description of how the data was loaded.
+    files : list of str, optional
+        Source file of each image row (``split.rows`` index it), where the images came
+        from files.
     """
 
     train: ImageDataset
@@ -399,6 +402,7 @@ class ImageData:
     target: list[str]
     sensitive: list[str]
     spec: dict[str, Any] = field(default_factory=dict)
+    files: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -706,6 +710,7 @@ def load_celeba(
         target=targets,
         sensitive=groups,
         spec=spec,
+        files=cache.files,
     )
 
 
@@ -974,4 +979,5 @@ def load_image_folder(
         target=[label_col],
         sensitive=groups,
         spec=spec,
+        files=cache.files,
     )

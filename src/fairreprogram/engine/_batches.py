@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
 __all__ = ["ShardedBatchSampler", "iterate_batches", "num_batches"]
 
@@ -63,6 +64,16 @@ def num_batches(n: int, batch_size: int, world_size: int = 1) -> int:
     return full + int(rest >= world_size and rest > 0)
 
 
+def _unwrap_subsets(dataset: Dataset[Any]) -> tuple[Dataset[Any], np.ndarray | None]:
+    """The dataset under any :class:`Subset` wrappers and the rows of it they select."""
+    rows: np.ndarray | None = None
+    while isinstance(dataset, Subset):
+        picked = np.asarray(dataset.indices, dtype=np.int64)
+        rows = picked if rows is None else picked[rows]
+        dataset = dataset.dataset
+    return dataset, rows
+
+
 def iterate_batches(
     dataset: Dataset[Any], sampler: ShardedBatchSampler, *, num_workers: int = 0
 ) -> Iterator[Any]:
@@ -70,18 +81,20 @@ def iterate_batches(
 
     Tensor datasets are indexed directly and datasets with a ``batch(indices)``
     method (returning the stacked ``(x, y, z)``, e.g. the cached image datasets) are
-    asked for whole batches, so neither pays per-example collation; any other dataset
+    asked for whole batches, so neither pays per-example collation; so are
+    :class:`~torch.utils.data.Subset` s of either (nested or not). Any other dataset
     goes through a :class:`~torch.utils.data.DataLoader`.
     """
-    if isinstance(dataset, TensorDataset):
+    source, rows = _unwrap_subsets(dataset)
+    if isinstance(source, TensorDataset):
         for indices in sampler:
-            idx = torch.as_tensor(indices, dtype=torch.long)
-            yield tuple(t[idx] for t in dataset.tensors)
+            idx = torch.as_tensor(indices if rows is None else rows[indices], dtype=torch.long)
+            yield tuple(t[idx] for t in source.tensors)
         return
-    batch = getattr(dataset, "batch", None)
+    batch = getattr(source, "batch", None)
     if callable(batch):
         for indices in sampler:
-            yield batch(indices)
+            yield batch(indices if rows is None else rows[indices])
         return
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
     yield from loader

@@ -123,7 +123,10 @@ def load_coloured_digits(
         "sizes": counts,
     }
     return ImageData(
-        **datasets,
+        train=datasets["train"],
+        tune=datasets["tune"],
+        val=datasets["val"],
+        test=datasets["test"],
         class_names=["digit<5", "digit>=5"],
         group_names=list(DIGIT_COLOURS),
         target=["digit>=5"],

@@ -704,7 +704,10 @@ def load_celeba(
         "cache": str(cache.path),
     }
     return ImageData(
-        **datasets,
+        train=datasets["train"],
+        tune=datasets["tune"],
+        val=datasets["val"],
+        test=datasets["test"],
         class_names=_bit_names(targets),
         group_names=_bit_names(groups),
         target=targets,
@@ -822,7 +825,10 @@ def load_celeba_hdf5(
         "limit": limit,
     }
     return ImageData(
-        **datasets,
+        train=datasets["train"],
+        tune=datasets["tune"],
+        val=datasets["val"],
+        test=datasets["test"],
         class_names=_bit_names(targets),
         group_names=_bit_names(groups),
         target=targets,
@@ -973,7 +979,10 @@ def load_image_folder(
         "cache": str(cache.path),
     }
     return ImageData(
-        **datasets,
+        train=datasets["train"],
+        tune=datasets["tune"],
+        val=datasets["val"],
+        test=datasets["test"],
         class_names=class_names,
         group_names=group_names,
         target=[label_col],

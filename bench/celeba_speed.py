@@ -132,7 +132,7 @@ def main() -> None:
     n = args.steps * BATCH
     tune = torch.utils.data.Subset(data.tune, list(range(n)))
     val = torch.utils.data.Subset(data.val, list(range(256)))
-    weights = "trained base" if (args.base / "config.json").is_file() else "random weights"
+    weights = "trained base" if (args.base / "model_config.json").is_file() else "random weights"
     model = ResNetClassifier.from_pretrained(args.base) if weights == "trained base" else None
     if model is None:
         model = ResNetClassifier(arch="resnet18", num_classes=2)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
-__all__ = ["ShardedBatchSampler", "iterate_batches", "num_batches"]
+__all__ = ["ShardedBatchSampler", "dataset_lengths", "iterate_batches", "num_batches"]
+
+_LENGTHS = "lengths has {found} entries; expected one per example ({n})."
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
@@ -19,6 +21,12 @@ class ShardedBatchSampler(Sampler[list[int]]):
     process ``rank`` receives its contiguous chunk. The permutation depends only on
     ``seed + epoch``, so a resumed epoch replays exactly. A final global batch
     smaller than the number of processes is dropped so that no process is idle.
+
+    With ``lengths`` (one per example, e.g. token counts) the batches are
+    length-bucketed so that dynamic padding pads little: the shuffled order is cut
+    into buckets of ``bucket_batches`` batches, each bucket is sorted by length and
+    cut into batches, and the batches of all buckets are shuffled. Without shuffling
+    the order is simply by length (stable), for evaluation.
     """
 
     def __init__(
@@ -31,6 +39,8 @@ class ShardedBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         rank: int = 0,
         world_size: int = 1,
+        lengths: Sequence[int] | np.ndarray | None = None,
+        bucket_batches: int = 50,
     ) -> None:
         self.n = n
         self.batch_size = batch_size
@@ -39,23 +49,50 @@ class ShardedBatchSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.rank = rank
         self.world_size = world_size
+        self.lengths = None if lengths is None else torch.as_tensor(np.asarray(lengths, dtype=np.int64))
+        if self.lengths is not None and len(self.lengths) != n:
+            raise ValueError(_LENGTHS.format(found=len(self.lengths), n=n))
+        self.bucket_batches = bucket_batches
 
-    def _order(self) -> torch.Tensor:
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+
+    def global_batches(self) -> list[torch.Tensor]:
+        """Every global batch of this epoch, in order."""
+        generator = self._generator()
         if not self.shuffle:
-            return torch.arange(self.n)
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return torch.randperm(self.n, generator=generator)
+            order = torch.arange(self.n)
+            if self.lengths is not None:
+                order = torch.argsort(self.lengths, stable=True)
+            return list(order.split(self.batch_size))
+        order = torch.randperm(self.n, generator=generator)
+        if self.lengths is None:
+            return list(order.split(self.batch_size))
+        batches: list[torch.Tensor] = []
+        for bucket in order.split(self.batch_size * self.bucket_batches):
+            ranked = bucket[torch.argsort(self.lengths[bucket], stable=True)]
+            batches.extend(ranked.split(self.batch_size))
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[i] for i in shuffled]
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = self._order()
-        for start in range(0, self.n, self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for batch in self.global_batches():
             if batch.numel() < self.world_size:
-                break
+                continue
             yield batch.tensor_split(self.world_size)[self.rank].tolist()
 
     def __len__(self) -> int:
         return num_batches(self.n, self.batch_size, self.world_size)
+
+
+def dataset_lengths(dataset: Dataset[Any]) -> np.ndarray | None:
+    """Per-example lengths of a dataset that has them (``lengths``), through ``Subset`` s."""
+    source, rows = _unwrap_subsets(dataset)
+    lengths = getattr(source, "lengths", None)
+    if lengths is None:
+        return None
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return lengths if rows is None else lengths[rows]
 
 
 def num_batches(n: int, batch_size: int, world_size: int = 1) -> int:

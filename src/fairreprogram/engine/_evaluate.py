@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
+from fairreprogram.engine._batches import ShardedBatchSampler, dataset_lengths, iterate_batches
 from fairreprogram.metrics import FairnessEvaluation, evaluate_fairness
 from fairreprogram.utils import as_class_logits, to_device
 
@@ -30,7 +30,8 @@ def predict_dataset(
     """Return ``(probabilities (n, C), y (n,), z (n,))`` of ``model`` on ``dataset``.
 
     The dataset yields ``(x, y, z)``; ``z`` is only carried along for evaluation and
-    never reaches the model.
+    never reaches the model. Rows come back in dataset order, also for datasets with
+    ``lengths`` (text), which are read sorted by length so that batches pad little.
     """
     if device is None:
         first = next(model.parameters(), None)
@@ -38,7 +39,13 @@ def predict_dataset(
     was_training = model.training
     model.eval()
     probs, ys, zs = [], [], []
-    sampler = ShardedBatchSampler(len(dataset), batch_size=batch_size, shuffle=False)  # type: ignore[arg-type]
+    sampler = ShardedBatchSampler(
+        len(dataset),  # type: ignore[arg-type]
+        batch_size=batch_size,
+        shuffle=False,
+        lengths=dataset_lengths(dataset),
+    )
+    order = torch.cat(sampler.global_batches())
     try:
         for x, y, z in iterate_batches(dataset, sampler):
             ctx = autocast() if autocast is not None else contextlib.nullcontext()
@@ -49,7 +56,9 @@ def predict_dataset(
             zs.append(torch.as_tensor(z))
     finally:
         model.train(was_training)
-    return torch.cat(probs).numpy(), torch.cat(ys).numpy(), torch.cat(zs).numpy()
+    # Length-bucketed datasets are read sorted by length; put the rows back in order.
+    restore = torch.argsort(order)
+    return tuple(torch.cat(parts)[restore].numpy() for parts in (probs, ys, zs))  # type: ignore[return-value]
 
 
 def evaluate_model(

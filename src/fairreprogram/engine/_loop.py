@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from accelerate import PartialState
@@ -30,7 +31,12 @@ from tqdm.auto import tqdm
 
 from fairreprogram._version import __version__
 from fairreprogram.engine._adversary import Adversary
-from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches, num_batches
+from fairreprogram.engine._batches import (
+    ShardedBatchSampler,
+    dataset_lengths,
+    iterate_batches,
+    num_batches,
+)
 from fairreprogram.engine._checkpoint import load_checkpoint, optimizer_from_parts, save_checkpoint
 from fairreprogram.engine._config import Selection, TrainConfig
 from fairreprogram.engine._evaluate import predict_dataset
@@ -309,6 +315,7 @@ class _Run:
             epoch=epoch,
             rank=self.runtime.rank,
             world_size=self.runtime.world_size,
+            lengths=self.lengths,
         )
         for batch in iterate_batches(self.train_data, sampler):
             yield to_device(batch, self.runtime.device)
@@ -387,6 +394,7 @@ class _Run:
 
     train_data: Dataset[Any]
     val_data: Dataset[Any]
+    lengths: np.ndarray | None = None
     class_weights: torch.Tensor | None = None
 
 
@@ -475,6 +483,7 @@ def train(
         runtime=runtime,
     )
     run.train_data, run.val_data = train_data, val_data
+    run.lengths = dataset_lengths(train_data)
     if config.class_weight == "balanced":
         run.class_weights = balanced_class_weights(train_data, num_classes).to(runtime.device)
     resumed = resume and run.restore()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
 from fairreprogram.engine._config import TrainConfig
 from fairreprogram.engine._loop import TrainingResult, train
 from fairreprogram.models import ReprogrammedModel
@@ -28,11 +30,10 @@ def sample_input(dataset: Dataset[Any], name: str = "dataset") -> Any:
     """Return the input of the first example, batched (leading dimension 1)."""
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError(_EMPTY.format(name=name))
-    x = dataset[0][0]
-    if isinstance(x, torch.Tensor):
-        return x.unsqueeze(0)
-    if isinstance(x, dict):
-        return {k: torch.as_tensor(v).unsqueeze(0) for k, v in x.items()}
+    sampler = ShardedBatchSampler(1, batch_size=1, shuffle=False)
+    x = next(iter(iterate_batches(torch.utils.data.Subset(dataset, [0]), sampler)))[0]
+    if isinstance(x, (torch.Tensor, Mapping)):
+        return x
     raise TypeError(
         f"{name} yields inputs of type {type(x).__name__}; expected a tensor or a dict of tensors."
     )
@@ -110,7 +111,8 @@ class Reprogrammer:
         """
         x = sample_input(tune_data, "tune_data")
         sample_input(val_data, "val_data")
-        self.trigger.check_input_shape(tuple(x.shape[1:]) if isinstance(x, torch.Tensor) else ())
+        if isinstance(x, torch.Tensor):  # models with dict inputs (text) check their triggers themselves
+            self.trigger.check_input_shape(tuple(x.shape[1:]))
         groups = num_groups if num_groups is not None else infer_num_groups(tune_data)
         reprogrammed = ReprogrammedModel(self.trigger, self.model)
         device = next(self.model.parameters(), torch.zeros(0)).device

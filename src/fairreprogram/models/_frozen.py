@@ -29,6 +29,9 @@ class ReprogrammedModel(nn.Module):
 
     def __init__(self, trigger: Trigger, model: nn.Module) -> None:
         super().__init__()
+        check = getattr(model, "check_trigger", None)
+        if callable(check):  # models that bind triggers (text) refuse one tuned for another model
+            check(trigger)
         self.trigger = trigger
         self.model = freeze(model)
 

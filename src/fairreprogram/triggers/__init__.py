@@ -1,4 +1,4 @@
-"""Fairness triggers: small learned input transformations, registered by kind."""
+"""Fairness triggers: small learned input transformations (tabular, image, text), registered by kind."""
 
 from fairreprogram.triggers._base import (
     CONFIG_NAME,
@@ -20,16 +20,28 @@ from fairreprogram.triggers._image import (
     render_trigger_examples,
 )
 from fairreprogram.triggers._mask_offset import MaskOffsetConfig, MaskOffsetTrigger
+from fairreprogram.triggers._text import (
+    PROMPT_INSERTIONS,
+    EmbeddingPromptTrigger,
+    HardPromptTrigger,
+    PromptConfig,
+    SoftPromptTrigger,
+)
 
 __all__ = [
     "CONFIG_NAME",
+    "PROMPT_INSERTIONS",
     "WEIGHTS_NAME",
     "BorderConfig",
     "BorderTrigger",
+    "EmbeddingPromptTrigger",
+    "HardPromptTrigger",
     "MaskOffsetConfig",
     "MaskOffsetTrigger",
     "PatchConfig",
     "PatchTrigger",
+    "PromptConfig",
+    "SoftPromptTrigger",
     "SparseConfig",
     "SparseTrigger",
     "Trigger",

@@ -306,6 +306,12 @@ def test_celeba_sweep_runs_image_triggers_and_baselines(tmp_path: Path) -> None:
     border = runs[runs["method"] == "border"].iloc[0]
     assert border["trainable_parameters"] == 3 * (8 * 8 - 2 * 2)  # the 3-pixel frame
     assert (tmp_path / "sweep" / "runs" / "border-eo-lam1-s0" / "trigger" / "trigger.safetensors").is_file()
+    from fairreprogram.experiments import write_report
+
+    html, markdown = write_report(tmp_path / "sweep")
+    text = html.read_text()
+    assert "border" in text and "patch" in text and text.count("data:image/png;base64") >= 2
+    assert "border" in markdown.read_text()
 
 
 def test_coloured_digits_shortcut_only_in_training() -> None:

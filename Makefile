@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch, pinned; a bare "torch" would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray,vision]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,vision,text]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -4,12 +4,11 @@ import warnings
 
 import pytest
 import torch
+import transformers
 
-transformers = pytest.importorskip("transformers")
-
-from fairreprogram.engine import Reprogrammer  # noqa: E402
-from fairreprogram.models import ReprogrammedModel, TextClassifier  # noqa: E402
-from fairreprogram.triggers import HardPromptTrigger, SoftPromptTrigger, Trigger  # noqa: E402
+from fairreprogram.engine import Reprogrammer
+from fairreprogram.models import ReprogrammedModel, TextClassifier
+from fairreprogram.triggers import HardPromptTrigger, SoftPromptTrigger, Trigger
 
 WORDS = [
     "the",

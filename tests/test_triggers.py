@@ -76,9 +76,13 @@ def test_save_and_load_round_trip(tmp_path):
 IMAGE_KINDS = {"border", "patch", "sparse"}
 
 
+TEXT_KINDS = ("soft", "hard", "embedding")
+
+
 def test_every_registered_config_round_trips():
     for kind in available_triggers():
-        trigger = build_trigger(kind, input_shape=(3, 16, 16) if kind in IMAGE_KINDS else (3,))
+        shape = (3, 16, 16) if kind in IMAGE_KINDS else (50, 8) if kind in TEXT_KINDS else (3,)
+        trigger = build_trigger(kind, input_shape=shape)
         config = trigger.config
         assert type(config).from_dict(config.to_dict()) == config
 

@@ -164,6 +164,27 @@ def train_base(
     tune_size: Annotated[
         int | None, typer.Option(help="CelebA: size of the tuning set as a count (overrides the fraction).")
     ] = None,
+    text_col: Annotated[
+        str | None, typer.Option(help="Text: the column of the texts (makes a CSV/TSV a text data set).")
+    ] = None,
+    label_col: Annotated[str | None, typer.Option(help="Text: the label column (default 'label').")] = None,
+    identity_terms: Annotated[
+        Path | None,
+        typer.Option(
+            help="Text: a file of identity terms (one per line); the sensitive attribute is whether a text "
+            "mentions any of them (whole words, any case). Instead of --sensitive."
+        ),
+    ] = None,
+    split_col: Annotated[
+        str | None, typer.Option(help="Text: a column of official splits (train / dev or val / test).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Text: a Hugging Face model folder (default: the offline all-MiniLM-L6-v2)."),
+    ] = None,
+    max_length: Annotated[
+        int | None, typer.Option(help="Text: the longest input in tokens, trigger included (default 128).")
+    ] = None,
     data_option: Annotated[
         list[str] | None,
         typer.Option(help="Any other loader option KEY=VALUE (repeat), e.g. cache_dir=/tmp/cache."),
@@ -187,17 +208,28 @@ def train_base(
 ) -> None:
     """Train a base model with ERM on the train split and write a run directory.
 
-    Tabular data gets an MLP (--hidden, --dropout), image data a ResNet (--arch).
-    Options that do not apply to the data are refused with the list of those that do.
+    Tabular data gets an MLP (--hidden, --dropout), image data a ResNet (--arch) and
+    text data (--text-col) a Hugging Face classifier fine-tuned from --model. Options
+    that do not apply to the data are refused with the list of those that do.
     """
     from fairreprogram.experiments import train_base_run
 
+    text = {
+        "text_col": text_col,
+        "label_col": label_col,
+        "sensitive_col": _single(sensitive) if text_col is not None else None,
+        "identity_terms": str(identity_terms) if identity_terms is not None else None,
+        "split_col": split_col,
+        "tokenizer": model,
+        "max_length": max_length,
+    }
     section = _data_section(
         data,
         {
             "seed": seed,
+            **text,
             "target": _single(target),
-            "sensitive": _single(sensitive),
+            "sensitive": _single(sensitive) if text_col is None else None,
             "features": features or None,
             "positive_label": positive_label,
             "include_sensitive": include_sensitive,
@@ -207,10 +239,12 @@ def train_base(
             **_parse_pairs(data_option, "--data-option"),
         },
     )
-    model = {
+    base_options = {
         "arch": arch,
         "hidden_sizes": _parse_sizes(hidden, "--hidden") if hidden is not None else None,
         "dropout": dropout,
+        "model": model,
+        "max_length": max_length,
     }
     train = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "class_weight": class_weight}
     if class_weight is not None:
@@ -219,7 +253,7 @@ def train_base(
         metrics = train_base_run(
             data=section,
             out=out,
-            model_options={k: v for k, v in model.items() if v is not None},
+            model_options={k: v for k, v in base_options.items() if v is not None},
             train_options=train,
             overwrite=overwrite,
             progress=not quiet,
@@ -237,7 +271,7 @@ def _trigger_options(kind: str | None, size: float | None, pairs: list[str] | No
     if size is None:
         return options
     if kind is None:
-        raise typer.BadParameter("--trigger-size needs --trigger (border, patch or sparse).")
+        raise typer.BadParameter("--trigger-size needs --trigger (border, patch, sparse, soft, hard, ...).")
     try:
         option = get_trigger_class(kind).size_option
     except ValueError as error:
@@ -251,6 +285,19 @@ def _trigger_options(kind: str | None, size: float | None, pairs: list[str] | No
     return options
 
 
+def _word_options(allowed: Path | None, init: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if allowed is not None:
+        if not allowed.is_file():
+            raise typer.BadParameter(
+                f"{str(allowed)!r} is not a file; expected a word list.", param_hint="--allowed-words"
+            )
+        options["allowed_words"] = [w.strip() for w in allowed.read_text().splitlines() if w.strip()]
+    if init is not None:
+        options["init_words"] = [w.strip() for w in init.split(",") if w.strip()]
+    return options
+
+
 @app.command()
 def reprogram(
     base: Annotated[Path, typer.Option(help="A finished train-base run directory.")],
@@ -259,18 +306,32 @@ def reprogram(
         str | None,
         typer.Option(
             help=f"Trigger kind: {', '.join(available_triggers())} "
-            "(default: mask_offset for tabular data, border for images)."
+            "(default: mask_offset for tabular data, border for images, soft for text)."
         ),
     ] = None,
     trigger_size: Annotated[
         float | None,
         typer.Option(
-            help="Size of the trigger: border width (border), patch side (patch) or share of pixels (sparse)."
+            help="Size of the trigger: border width (border), patch side (patch), share of pixels (sparse) "
+            "or number of tokens (soft, hard, embedding)."
         ),
+    ] = None,
+    num_tokens: Annotated[
+        int | None,
+        typer.Option(help="Text: trigger tokens of soft, hard and embedding triggers (default 5)."),
+    ] = None,
+    allowed_words: Annotated[
+        Path | None,
+        typer.Option(help="Text: a file of the words (one per line) the trigger may use."),
+    ] = None,
+    init_words: Annotated[
+        str | None, typer.Option(help="Text: comma-separated words to start the trigger from.")
     ] = None,
     trigger_option: Annotated[
         list[str] | None,
-        typer.Option(help="Trigger option KEY=VALUE (repeat), e.g. corner=top_left or mask_init=1.0."),
+        typer.Option(
+            help="Trigger option KEY=VALUE (repeat), e.g. corner=top_left, insert=before_sep, mask_init=1."
+        ),
     ] = None,
     criterion: Annotated[
         str, typer.Option(help="demographic_parity (dp) or equalized_odds (eo).")
@@ -336,7 +397,12 @@ def reprogram(
             base=base,
             out=out,
             trigger=trigger,
-            trigger_options=_trigger_options(trigger, trigger_size, trigger_option),
+            trigger_options={
+                **_trigger_options(
+                    trigger, trigger_size if num_tokens is None else num_tokens, trigger_option
+                ),
+                **_word_options(allowed_words, init_words),
+            },
             train_options=train,
             overwrite=overwrite,
             progress=not quiet,

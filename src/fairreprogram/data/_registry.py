@@ -13,6 +13,7 @@ from fairreprogram.data._builtin import load_adult, load_arrests, load_compas
 from fairreprogram.data._digits import load_coloured_digits
 from fairreprogram.data._images import ImageData, load_celeba, load_celeba_hdf5, load_image_folder
 from fairreprogram.data._tabular import TabularData, load_csv, load_tabular
+from fairreprogram.data._text import TextData, load_civilcomments, load_text_csv
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -40,8 +41,8 @@ _DUPLICATE = "name={name!r} is already registered; expected a new name or overwr
 _BAD_NAME = "name={name!r} is not valid; expected a non-empty name without ':'."
 _UNKNOWN_OPTIONS = "spec={spec!r} takes no option(s) {bad}; expected some of {known}."
 
-#: What :func:`load_dataset` returns: tabular splits or image splits.
-AnyData = TabularData | ImageData
+#: What :func:`load_dataset` returns: tabular, image or text splits.
+AnyData = TabularData | ImageData | TextData
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,21 @@ register_dataset(
     description="a CSV of file, label and sensitive columns (files relative to its folder or root=)",
 )
 register_dataset("digits", load_coloured_digits, needs_path=False, description="coloured MNIST digits")
+register_dataset(
+    "text",
+    load_text_csv,
+    needs_path=True,
+    description="a CSV or TSV of text, label and sensitive columns (or identity terms)",
+)
+register_dataset(
+    "civilcomments",
+    load_civilcomments,
+    needs_path=True,
+    description="WILDS all_data_with_identities.csv or its folder",
+)
+
+# A CSV spec with a text column is a text data set: `--data csv:PATH --text-col text`.
+_TEXT_OPTION = "text_col"
 
 
 def _accepted_options(loader: Callable[..., Any]) -> list[str] | None:
@@ -180,14 +196,16 @@ def load_dataset(spec: str, **kwargs: Any) -> AnyData:
         Tabular: ``"arrests"``, ``"adult:PATH"``, ``"compas:PATH"``, ``"csv:PATH"`` or
         a bare path ending in ``.csv``. Images: ``"celeba:PATH"`` (folder or ``.h5``),
         ``"images:CSV"`` (a folder of images described by a CSV) and ``"digits"``
-        (coloured MNIST digits). See :func:`available_datasets`.
+        (coloured MNIST digits). Text: ``"text:PATH"`` (a CSV or TSV of texts; also
+        ``"csv:PATH"`` given ``text_col=``) and ``"civilcomments:PATH"`` (WILDS). See
+        :func:`available_datasets`.
     **kwargs
         Options of the loader (and of :func:`load_tabular`). ``load_dataset(**data.spec)``
         rebuilds the splits of a ``TabularData`` loaded by name.
 
     Returns
     -------
-    TabularData or ImageData
+    TabularData, ImageData or TextData
         The splits.
 
     Raises
@@ -199,6 +217,8 @@ def load_dataset(spec: str, **kwargs: Any) -> AnyData:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(_NO_SPEC.format(spec=spec))
     name, path = _parse(spec)
+    if name == "csv" and _TEXT_OPTION in kwargs:
+        name = "text"
     entry = _REGISTRY[name]
     if entry.needs_path and path is None:
         raise ValueError(_NEEDS_PATH.format(spec=spec, name=name, description=entry.description))

@@ -43,7 +43,7 @@ from fairreprogram.experiments._sweep_config import (
     available_methods,
     load_sweep_config,
 )
-from fairreprogram.experiments._tasks import ImageTask, TabularTask, Task, build_task, register_task
+from fairreprogram.experiments._tasks import ImageTask, TabularTask, Task, TextTask, build_task, register_task
 
 __all__ = [
     "BACKENDS",
@@ -60,6 +60,7 @@ __all__ = [
     "SweepConfig",
     "TabularTask",
     "Task",
+    "TextTask",
     "Trial",
     "accuracy_at_bias",
     "available_methods",

@@ -76,7 +76,10 @@ def degeneracy(test: dict[str, Any]) -> str:
 
 
 def _run_dirs(root: Path) -> Iterable[Path]:
-    return sorted(p.parent for p in root.rglob(RUN_CONFIG_NAME))
+    """Folders holding a run config, except folders inside a run (a saved model's config)."""
+    found = sorted(p.parent for p in root.rglob(RUN_CONFIG_NAME))
+    runs = set(found)
+    return [p for p in found if not any(parent in runs for parent in p.parents)]
 
 
 def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool = False) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_
 from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import FairnessEvaluation
 from fairreprogram.models import ReprogrammedModel
-from fairreprogram.triggers import Trigger, build_trigger
+from fairreprogram.triggers import Trigger
 from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
 
 __all__ = [
@@ -144,13 +144,13 @@ def reprogram_run(
 ) -> dict[str, Any]:
     """Tune a trigger for the frozen model of a train-base run on its ``tune`` split.
 
-    ``trigger`` is a registered kind; by default ``mask_offset`` for tabular inputs and
-    ``border`` for images.
+    ``trigger`` is a registered kind; by default ``mask_offset`` for tabular inputs,
+    ``border`` for images and ``soft`` for text.
     """
     config = TrainConfig().replace(**dict(train_options or {}))
     model, task = load_base_run(base)
     if trigger is None:
-        trigger = "mask_offset" if len(task.input_shape) == 1 else "border"
+        trigger = {1: "mask_offset", 3: "border"}.get(len(task.input_shape), "soft")
     run_config = {
         "command": "reprogram",
         "base": str(Path(base).resolve()),
@@ -158,7 +158,7 @@ def reprogram_run(
         "trigger_options": dict(trigger_options or {}),
         "train": config.to_dict(),
     }
-    new_trigger = build_trigger(trigger, input_shape=task.input_shape, **dict(trigger_options or {}))
+    new_trigger = task.build_trigger(trigger, model, dict(trigger_options or {}))
     run = prepare_run_dir(out, run_config, overwrite=overwrite)
     reprogrammer = Reprogrammer(model, new_trigger, config=config)
     tic = time.perf_counter()

@@ -45,7 +45,7 @@ BASELINE_METHODS = ("erm", "advin", "advpost", "threshold")
 
 _TOP_KEYS = ("name", "data", "base", "train", "methods", "seeds", "grid", "transfer", "analysis")
 _BLOCK_KEYS = ("method", "criterion", "lam", "seed", "tune_fraction", "trigger_options", "train")
-_BASE_KEYS = ("hidden_sizes", "dropout", "arch", "train")
+_BASE_KEYS = ("hidden_sizes", "dropout", "arch", "model", "max_length", "train")
 _ANALYSIS_KEYS = ("matched_accuracy_drop", "reference_accuracy_drop", "matched_bias")
 
 _UNKNOWN_KEY = "{where} has unknown key(s) {bad}; expected some of {known}."
@@ -238,7 +238,8 @@ class SweepConfig:
             )
             train_grid = _product(block.get("train", {}))
             if method not in BASELINE_METHODS:
-                known = [f.name for f in dataclasses.fields(get_trigger_class(method).config_class)]
+                cls = get_trigger_class(method)
+                known = [f.name for f in dataclasses.fields(cls.config_class)] + list(cls.build_options)
                 for opts in trigger_grid:
                     bad = sorted(set(opts) - set(known))
                     if bad:

@@ -32,7 +32,7 @@ from fairreprogram.experiments._sweep_config import SweepConfig, Trial
 from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import evaluate_fairness
 from fairreprogram.models import ReprogrammedModel
-from fairreprogram.triggers import Trigger, build_trigger
+from fairreprogram.triggers import Trigger
 from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
 
 __all__ = ["BASES_DIR", "RUNS_DIR", "TRANSFER_NAME", "run_base", "run_transfer", "run_trial"]
@@ -142,7 +142,7 @@ _Runner = Callable[..., tuple[nn.Module | None, dict[str, Any]]]
 def _trigger(
     trial: Trial, *, task: Task, base: nn.Module, tune: Dataset[Any], config: TrainConfig, out: Path, **_: Any
 ) -> tuple[nn.Module | None, dict[str, Any]]:
-    trigger = build_trigger(trial.method, input_shape=task.input_shape, **dict(trial.trigger_options))
+    trigger = task.build_trigger(trial.method, base, trial.trigger_options)
     reprogrammer = Reprogrammer(base, trigger, config=config)
     model = reprogrammer.fit(tune, task.dataset("val"), output_dir=out, progress=False)
     trigger.save_pretrained(out / "trigger")

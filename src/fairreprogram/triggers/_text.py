@@ -131,6 +131,7 @@ class _PromptTrigger(Trigger):
 
     config_class = PromptConfig
     size_option = "num_tokens"
+    build_options = ("allowed_words", "init_words")
     config: PromptConfig
     allowed: torch.Tensor
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import transformers
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from fairreprogram.data import (
@@ -29,8 +30,6 @@ from fairreprogram.data import (
 from fairreprogram.data._images import CACHE_DIR_ENV
 from fairreprogram.data._preprocess import _MISSING_COLUMNS
 from fairreprogram.data._tabular import _SINGLE_CLASS, _SINGLE_GROUP
-
-transformers = pytest.importorskip("transformers")
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 IDENTITY = ["muslim", "jews", "women"]

@@ -169,9 +169,10 @@ class TextTask:
     The ``data`` section names the texts (``text:PATH``, ``csv:PATH`` with ``text_col``,
     ``civilcomments:PATH``; options of the loader) and, besides, ``tokenizer`` (a
     model folder; default the offline all-MiniLM-L6-v2) and ``max_length`` (tokens;
-    default 128). Every split is tokenised once (cached on disk). The ``base``
-    options are ``model`` (a model folder, default the same as the tokenizer; a
-    fresh classification head is added) and ``max_length``.
+    default 128; the texts are cut to it). Every split is tokenised once (cached on
+    disk). The ``base`` options are ``model`` (a model folder, default the same as
+    the tokenizer; a fresh classification head is added) and ``max_length`` (the
+    model's limit for text plus trigger; default what its position embeddings allow).
     """
 
     def __init__(self, data: Any, *, tokenizer: str | None = None, max_length: int = 128) -> None:
@@ -201,7 +202,7 @@ class TextTask:
         model = TextClassifier.from_pretrained(
             options.get("model", self.model_path),
             num_labels=len(self.class_names),
-            max_length=int(options.get("max_length", self.max_length)),
+            max_length=options.get("max_length"),  # default: what the model allows (texts + trigger)
         )
         if model.fingerprint != vocabulary_fingerprint(self.tokenizer):
             raise ValueError(_OTHER_TOKENIZER.format(model=options.get("model"), tokenizer=self.model_path))

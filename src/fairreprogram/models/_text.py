@@ -189,6 +189,7 @@ class TextClassifier(nn.Module):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*newly initialized.*")
             transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
                 folder, num_labels=num_labels, local_files_only=True
             )

@@ -230,3 +230,18 @@ def test_long_inputs_are_truncated_with_one_warning(tmp_path):
     fitted = model._fit(inputs, 3)
     assert fitted["input_ids"].shape[1] == 9
     assert fitted["input_ids"][0, -1] == model.tokenizer.sep_token_id  # the final token is kept
+
+
+@pytest.mark.slow
+def test_offline_minilm_loads_and_its_hard_trigger_round_trips_through_text():
+    """The one end-to-end check on the real offline model (all-MiniLM-L6-v2, 30,522 tokens)."""
+    model = TextClassifier.from_pretrained(num_labels=2)
+    assert model.input_shape == (30522, 384) and model.num_labels == 2
+    trigger = model.build_trigger("hard", num_tokens=4)
+    trigger.eval()
+    texts = ["I live in Nevada and saw a lot here.", "What a lovely day!", "they should all leave"]
+    with torch.no_grad():
+        through_trigger = torch.softmax(ReprogrammedModel(trigger, model)(model.encode(texts)), 1)
+    through_text = model.predict_proba([f"{trigger.text} {t}" for t in texts])
+    assert len(trigger.tokens()) == 4
+    assert torch.allclose(through_trigger, through_text, atol=1e-5)

@@ -183,7 +183,7 @@ def train_base(
         typer.Option(help="Text: a Hugging Face model folder (default: the offline all-MiniLM-L6-v2)."),
     ] = None,
     max_length: Annotated[
-        int | None, typer.Option(help="Text: the longest input in tokens, trigger included (default 128).")
+        int | None, typer.Option(help="Text: cut texts to this many tokens (default 128); trigger extra.")
     ] = None,
     data_option: Annotated[
         list[str] | None,
@@ -244,7 +244,6 @@ def train_base(
         "hidden_sizes": _parse_sizes(hidden, "--hidden") if hidden is not None else None,
         "dropout": dropout,
         "model": model,
-        "max_length": max_length,
     }
     train = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "class_weight": class_weight}
     if class_weight is not None:

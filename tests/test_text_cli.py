@@ -163,5 +163,7 @@ def test_text_sweep_with_prompt_triggers_advpost_and_transfer(text_setup, tmp_pa
     hard_run = next((tmp_path / "sweep" / "runs").glob("hard-eo-lam1-s0*"))
     transfer = json.loads((hard_run / "transfer.json").read_text())
     assert "base-s1" in transfer["targets"]
+    hard = runs[runs["method"] == "hard"].iloc[0]
+    assert len(hard["trigger_text"].split()) == 2 and set(hard["trigger_text"].split()) <= set(WORDS)
     html, _ = write_report(tmp_path / "sweep")
     assert "hard" in html.read_text()

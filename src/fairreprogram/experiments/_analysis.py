@@ -88,7 +88,8 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
     Columns: ``run_id``, ``path``, ``method``, ``criterion``, ``lam``, ``seed``,
     ``tune_fraction``, ``options``, every key of :data:`~fairreprogram.metrics.TABLE_KEYS`
     (test split), the same with a ``val_`` prefix, ``trainable_parameters``,
-    ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``uses_z_at_inference``,
+    ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``trigger_text`` (the
+    words of a hard text trigger, else ``""``), ``uses_z_at_inference``,
     ``degenerate`` (the reason, or ``""``), ``status`` (``finished`` / ``unfinished``;
     unfinished runs only with ``include_unfinished``). Version compatibility is checked
     by :func:`~fairreprogram.experiments.read_run`.
@@ -122,6 +123,7 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
                 row[prefix + key] = overall.get(key, math.nan)
         for key in ("trainable_parameters", "wall_time_s", "peak_memory_mb", "examples_per_second"):
             row[key] = metrics.get(key, math.nan)
+        row["trigger_text"] = metrics.get("trigger_text", "")
         row["uses_z_at_inference"] = bool(metrics.get("uses_z_at_inference", False))
         row["degenerate"] = degeneracy(metrics.get("test", {}))
         row["status"] = "finished" if metrics else "unfinished"

@@ -140,6 +140,7 @@ _METRIC_COLUMNS = (
     ("eo_gap", "EO gap"),
     ("dp_gap_paper", "DP gap (paper)"),
     ("eo_gap_paper", "EO gap (paper)"),
+    ("fpr_gap", "FPR gap"),
     ("worst_group_accuracy", "worst-group acc."),
 )
 _COST_COLUMNS = ("trainable params", "wall time (s)", "examples/s", "peak memory (MB)")

@@ -147,11 +147,14 @@ def _trigger(
     model = reprogrammer.fit(tune, task.dataset("val"), output_dir=out, progress=False)
     trigger.save_pretrained(out / "trigger")
     result = reprogrammer.result_
-    return model, {
+    extra: dict[str, Any] = {
         "trainable_parameters": trigger.num_trainable_parameters(),
         "best_epoch": result.best_epoch if result else -1,
         "examples_per_second": _speed(result.history) if result else math.nan,
     }
+    if isinstance(getattr(type(trigger), "text", None), property):  # hard prompts: their words
+        extra["trigger_text"] = str(trigger.text)
+    return model, extra
 
 
 def _adv_post(

@@ -49,9 +49,11 @@ TABLE_KEYS: tuple[str, ...] = (
     "eo_gap",
     "dp_gap_paper",
     "eo_gap_paper",
+    "fpr_gap",
     "worst_group_accuracy",
 )
-"""The headline subset of :data:`METRIC_KEYS` that tables print."""
+"""The headline subset of :data:`METRIC_KEYS` that tables print (``fpr_gap``: the
+false-positive-rate gap, e.g. between posts that mention an identity and the rest)."""
 
 _NO_SCORES = "inputs.scores is None; expected encoded inputs built with a y_score."
 

@@ -114,6 +114,15 @@ def test_sweep_runs_everything_once_and_resumes(swept):
     assert after["test"]["overall"] == before["test"]["overall"]
 
 
+def test_finished_runs_of_a_changed_config_are_refused_not_reused(swept):
+    out, _ = swept
+    changed = _config()
+    raw = changed.to_dict()
+    raw["train"] = {**raw["train"], "lr": 0.123}
+    with pytest.raises(ValueError, match=r"finished run of a different configuration.*train\.lr"):
+        run_sweep(SweepConfig.from_dict(raw), out=out, workers=1, progress=False)
+
+
 def test_changed_data_section_is_refused(swept):
     out, _ = swept
     with pytest.raises(ValueError, match="'data' section differs"):

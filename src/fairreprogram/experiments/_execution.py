@@ -27,15 +27,17 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from fairreprogram._version import __version__
-from fairreprogram.experiments._rundir import is_finished
+from fairreprogram.experiments._rundir import reuse_finished
 from fairreprogram.experiments._sweep_config import SweepConfig, Trial, load_sweep_config
 from fairreprogram.experiments._trials import (
     RUNS_DIR,
     TRANSFER_NAME,
     base_dir,
+    base_run_config,
     run_base,
     run_transfer,
     run_trial,
+    trial_run_config,
 )
 from fairreprogram.utils import atomic_write_json, check_choice, check_positive_int, read_json
 
@@ -213,6 +215,10 @@ def run_sweep(
     tic = time.perf_counter()
     with engine:
         _record_sweep(root, sweep, " ".join(["fairreprogram", *sys.argv[1:]]))
+        # A finished run of another configuration is refused here, before anything runs.
+        todo = [
+            t for t in trials if not reuse_finished(root / RUNS_DIR / t.trial_id, trial_run_config(sweep, t))
+        ]
         architectures = [None, *range(len(sweep.transfer_architectures))] if sweep.transfer else [None]
         base_jobs: list[Job] = [
             (
@@ -222,10 +228,9 @@ def run_sweep(
             )
             for s in seeds
             for a in architectures
-            if not is_finished(base_dir(root, s, a))
+            if not reuse_finished(base_dir(root, s, a), base_run_config(sweep, s, a))
         ]
         _phase(engine, base_jobs, label="base models", progress=progress)
-        todo = [t for t in trials if not is_finished(root / RUNS_DIR / t.trial_id)]
         trial_jobs: list[Job] = [
             (
                 t.trial_id,

@@ -25,6 +25,7 @@ __all__ = [
     "is_finished",
     "prepare_run_dir",
     "read_run",
+    "reuse_finished",
 ]
 
 RUN_CONFIG_NAME = "config.json"
@@ -39,6 +40,11 @@ _OTHER_RUN = (
     "{keys}); pass overwrite=True (--overwrite) to discard it, or choose another directory."
 )
 _NOT_A_DIR = "out={path} exists and is not a directory; expected a directory path."
+_STALE = (
+    "{path} holds a finished run of a different configuration (differing keys: {keys}); expected the "
+    "configuration it was run with. Remove that run directory to run it again with the new one, or "
+    "sweep into another directory."
+)
 _NOT_A_RUN = "{path} is not a run directory: {name} is missing."
 _INCOMPATIBLE = (
     "{path} was written by fairreprogram {found}; this is fairreprogram {current}, which reads runs of "
@@ -81,6 +87,39 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in ("library_version", "created_by")}
 
 
+def _differences(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ.
+
+    Keys only in ``wanted`` are options that a newer release added (with their
+    defaults), so they do not count.
+    """
+    if not (isinstance(saved, dict) and isinstance(wanted, dict)):
+        return [] if saved == wanted else [prefix.rstrip(".") or "(value)"]
+    keys = []
+    for key in sorted(saved):
+        if key not in wanted:
+            keys.append(prefix + key)
+        else:
+            keys += _differences(saved[key], wanted[key], f"{prefix}{key}.")
+    return keys
+
+
+def reuse_finished(path: str | os.PathLike[str], config: dict[str, Any]) -> bool:
+    """Whether ``path`` holds a finished run of ``config`` (``False``: not finished).
+
+    A finished run of another configuration is refused with the differing keys named,
+    so that a changed sweep config never silently reuses results run with the old one.
+    """
+    out = Path(path)
+    if not is_finished(out):
+        return False
+    saved = _comparable(read_json(out / RUN_CONFIG_NAME))
+    keys = _differences(saved, _comparable(config))
+    if keys:
+        raise ValueError(_STALE.format(path=out, keys=keys))
+    return True
+
+
 def prepare_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, overwrite: bool = False) -> Path:
     """Create or reopen a run directory for ``config``.
 
@@ -102,10 +141,8 @@ def prepare_run_dir(path: str | os.PathLike[str], config: dict[str, Any], *, ove
     elif is_finished(out):
         raise FileExistsError(_FINISHED.format(path=out, metrics=METRICS_NAME))
     elif (out / RUN_CONFIG_NAME).is_file():
-        saved = _comparable(read_json(out / RUN_CONFIG_NAME))
-        wanted = _comparable(config)
-        if saved != wanted:
-            keys = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        keys = _differences(_comparable(read_json(out / RUN_CONFIG_NAME)), _comparable(config))
+        if keys:
             raise ValueError(_OTHER_RUN.format(path=out, keys=keys))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RUN_CONFIG_NAME, {**config, "library_version": __version__})

@@ -27,7 +27,7 @@ from fairreprogram.baselines import (
     train_erm,
 )
 from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
-from fairreprogram.experiments._rundir import finish_run, is_finished, prepare_run_dir, read_run
+from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_run, reuse_finished
 from fairreprogram.experiments._sweep_config import SweepConfig, Trial
 from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import evaluate_fairness
@@ -35,7 +35,16 @@ from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
 from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
 
-__all__ = ["BASES_DIR", "RUNS_DIR", "TRANSFER_NAME", "run_base", "run_transfer", "run_trial"]
+__all__ = [
+    "BASES_DIR",
+    "RUNS_DIR",
+    "TRANSFER_NAME",
+    "base_run_config",
+    "run_base",
+    "run_transfer",
+    "run_trial",
+    "trial_run_config",
+]
 
 BASES_DIR = "bases"
 RUNS_DIR = "runs"
@@ -63,6 +72,40 @@ def base_dir(sweep_dir: Path, seed: int, architecture: int | None = None) -> Pat
     return sweep_dir / BASES_DIR / name
 
 
+def _base_setup(
+    sweep: SweepConfig, seed: int, architecture: int | None
+) -> tuple[dict[str, Any], TrainConfig, dict[str, Any]]:
+    options = {
+        **sweep.base,
+        **(sweep.transfer_architectures[architecture] if architecture is not None else {}),
+    }
+    train = ERM_DEFAULTS.replace(**{**dict(options.get("train", {})), "seed": seed})
+    run_config = {
+        "command": "sweep-base" if architecture is None else "sweep-transfer-target",
+        "seed": seed,
+        "data": dict(sweep.data),
+        "model": {k: v for k, v in options.items() if k != "train"},
+        "train": train.to_dict(),
+    }
+    return options, train, run_config
+
+
+def base_run_config(sweep: SweepConfig, seed: int, architecture: int | None = None) -> dict[str, Any]:
+    """The run config that the base model of ``seed`` (or a transfer target) is run with."""
+    return _base_setup(sweep, seed, architecture)[2]
+
+
+def trial_run_config(sweep: SweepConfig, trial: Trial) -> dict[str, Any]:
+    """The run config that ``trial`` is run with (compared with a finished run's own)."""
+    return {
+        "command": "sweep-trial",
+        "trial": trial.to_dict(),
+        "base": base_dir(Path("."), trial.seed).name,
+        "data": dict(sweep.data),
+        "train": sweep.train_config(trial).to_dict(),
+    }
+
+
 def run_base(
     *,
     sweep_dir: str | os.PathLike[str],
@@ -80,20 +123,9 @@ def run_base(
     _set_threads(threads)
     sweep = SweepConfig.from_dict(config)
     out = base_dir(Path(sweep_dir), seed, architecture)
-    if is_finished(out):
+    options, train, run_config = _base_setup(sweep, seed, architecture)
+    if reuse_finished(out, run_config):
         return read_run(out)[1] or {}
-    options = {
-        **sweep.base,
-        **(sweep.transfer_architectures[architecture] if architecture is not None else {}),
-    }
-    train = ERM_DEFAULTS.replace(**{**dict(options.get("train", {})), "seed": seed})
-    run_config = {
-        "command": "sweep-base" if architecture is None else "sweep-transfer-target",
-        "seed": seed,
-        "data": dict(sweep.data),
-        "model": {k: v for k, v in options.items() if k != "train"},
-        "train": train.to_dict(),
-    }
     prepare_run_dir(out, run_config)
     task = build_task(sweep.data)
     torch.manual_seed(seed)
@@ -237,17 +269,11 @@ def run_trial(
     spec = Trial.from_dict(trial)
     root = Path(sweep_dir)
     out = root / RUNS_DIR / spec.trial_id
-    if is_finished(out):
-        return read_run(out)[1] or {}
     train = sweep.train_config(spec)
     base_path = base_dir(root, spec.seed)
-    run_config = {
-        "command": "sweep-trial",
-        "trial": spec.to_dict(),
-        "base": base_path.name,
-        "data": dict(sweep.data),
-        "train": train.to_dict(),
-    }
+    run_config = trial_run_config(sweep, spec)
+    if reuse_finished(out, run_config):  # a changed config is refused, never silently reused
+        return read_run(out)[1] or {}
     prepare_run_dir(out, run_config)
     task = build_task(sweep.data)
     base = task.load_base(base_path / "model")

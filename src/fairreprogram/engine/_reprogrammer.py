@@ -12,8 +12,9 @@ from torch.utils.data import Dataset, TensorDataset
 
 from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
 from fairreprogram.engine._config import TrainConfig
+from fairreprogram.engine._evaluate import evaluate_model
 from fairreprogram.engine._loop import TrainingResult, train
-from fairreprogram.models import ReprogrammedModel
+from fairreprogram.models import ReprogrammedModel, freeze
 from fairreprogram.triggers import Trigger
 from fairreprogram.utils import as_class_logits, to_device
 
@@ -104,7 +105,9 @@ class Reprogrammer:
     ) -> ReprogrammedModel:
         """Tune the trigger on ``tune_data`` and select an epoch on ``val_data``.
 
-        Both datasets yield ``(x, y, z)``. With ``output_dir`` every epoch is
+        Both datasets yield ``(x, y, z)``. The ``min_bias`` accuracy floor is the
+        frozen model's validation accuracy (without the trigger) minus
+        ``max_accuracy_drop``. With ``output_dir`` every epoch is
         checkpointed there and an interrupted call resumes (see
         :func:`fairreprogram.engine.train`). Returns the deployable model, also kept
         as ``self.reprogrammed_``; training details are in ``self.result_``.
@@ -119,6 +122,13 @@ class Reprogrammer:
         self.trigger.to(device)  # the trigger follows the model
         with torch.no_grad():
             num_classes = as_class_logits(self.model(to_device(x, device))).shape[1]
+        # The accuracy floor of "min_bias" is relative to the frozen model without the
+        # trigger: a trigger whose starting point already costs accuracy (a border
+        # shrinks the image) must not lower the bar.
+        freeze(self.model)
+        reference = evaluate_model(self.model, val_data, batch_size=self.config.eval_batch_size).overall[
+            self.config.accuracy_metric
+        ]
         self.result_ = train(
             predictor=reprogrammed,
             trainable=self.trigger,
@@ -131,6 +141,7 @@ class Reprogrammer:
             resume=resume,
             progress=progress,
             description=f"reprogram ({self.trigger.kind}, {self.config.criterion_enum.short})",
+            reference_accuracy=float(reference),
         )
         self.reprogrammed_ = reprogrammed
         return reprogrammed

@@ -122,11 +122,8 @@ def load_coloured_digits(
         "eval_correlation": eval_correlation,
         "sizes": counts,
     }
-    return ImageData(
-        train=datasets["train"],
-        tune=datasets["tune"],
-        val=datasets["val"],
-        test=datasets["test"],
+    return ImageData.from_splits(
+        datasets,
         class_names=["digit<5", "digit>=5"],
         group_names=list(DIGIT_COLOURS),
         target=["digit>=5"],

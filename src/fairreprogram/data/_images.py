@@ -13,7 +13,7 @@ import difflib
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -404,6 +404,13 @@ class ImageData:
     spec: dict[str, Any] = field(default_factory=dict)
     files: list[str] | None = None
 
+    @classmethod
+    def from_splits(cls, splits: Mapping[str, ImageDataset], **fields: Any) -> ImageData:
+        """Build from ``{"train": ..., "tune": ..., "val": ..., "test": ...}`` and the other fields."""
+        return cls(
+            train=splits["train"], tune=splits["tune"], val=splits["val"], test=splits["test"], **fields
+        )
+
     @property
     def num_classes(self) -> int:
         """Number of classes."""
@@ -703,11 +710,8 @@ def load_celeba(
         "limit": limit,
         "cache": str(cache.path),
     }
-    return ImageData(
-        train=datasets["train"],
-        tune=datasets["tune"],
-        val=datasets["val"],
-        test=datasets["test"],
+    return ImageData.from_splits(
+        datasets,
         class_names=_bit_names(targets),
         group_names=_bit_names(groups),
         target=targets,
@@ -824,11 +828,8 @@ def load_celeba_hdf5(
         "seed": seed,
         "limit": limit,
     }
-    return ImageData(
-        train=datasets["train"],
-        tune=datasets["tune"],
-        val=datasets["val"],
-        test=datasets["test"],
+    return ImageData.from_splits(
+        datasets,
         class_names=_bit_names(targets),
         group_names=_bit_names(groups),
         target=targets,
@@ -978,11 +979,8 @@ def load_image_folder(
         "seed": seed,
         "cache": str(cache.path),
     }
-    return ImageData(
-        train=datasets["train"],
-        tune=datasets["tune"],
-        val=datasets["val"],
-        test=datasets["test"],
+    return ImageData.from_splits(
+        datasets,
         class_names=class_names,
         group_names=group_names,
         target=[label_col],

@@ -10,12 +10,14 @@ base model.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,7 +32,9 @@ from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
 
 __all__ = [
     "DATA_NAME",
+    "epoch_speed",
     "evaluate_run",
+    "fit_base",
     "load_base_run",
     "reprogram_run",
     "split_metrics",
@@ -101,8 +105,26 @@ def train_base_run(
             "feature_names": task.feature_names(),
         },
     )
+    return fit_base(task, dict(model_options or {}), config, run, progress=progress)
+
+
+def epoch_speed(history: list[dict[str, Any]]) -> float:
+    """Mean examples/s of the training epochs in a history (``nan`` when none)."""
+    rates = [h["examples_per_second"] for h in history if h.get("epoch", 0) > 0]
+    rates = [r for r in rates if not math.isnan(r)]
+    return float(np.mean(rates)) if rates else math.nan
+
+
+def fit_base(
+    task: Task, options: Mapping[str, Any], config: TrainConfig, run: Path, *, progress: bool
+) -> dict[str, Any]:
+    """Train a fresh base model of ``task`` with ERM into the prepared run directory ``run``.
+
+    Seeds with ``config.seed``, saves the model to ``run/model``, writes ``metrics.json``
+    last and returns the metrics. Shared by ``train-base`` and the sweeps' base models.
+    """
     torch.manual_seed(config.seed)
-    model = task.build_base(dict(model_options or {}))
+    model = task.build_base(options)
     tic = time.perf_counter()
     result = train_erm(
         model, task.dataset("train"), task.dataset("val"), config=config, output_dir=run, progress=progress
@@ -114,6 +136,7 @@ def train_base_run(
         "trainable_parameters": result.num_trainable_parameters,
         "wall_time_s": time.perf_counter() - tic,
         "peak_memory_mb": peak_memory_mb(),
+        "examples_per_second": epoch_speed(result.history),
     }
     finish_run(run, metrics)
     return metrics

@@ -24,10 +24,10 @@ from fairreprogram.baselines import (
     fit_threshold_optimizer,
     train_adv_in,
     train_adv_post,
-    train_erm,
 )
 from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
 from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_run, reuse_finished
+from fairreprogram.experiments._runs import epoch_speed, fit_base, split_metrics
 from fairreprogram.experiments._sweep_config import SweepConfig, Trial
 from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import evaluate_fairness
@@ -49,16 +49,6 @@ __all__ = [
 BASES_DIR = "bases"
 RUNS_DIR = "runs"
 TRANSFER_NAME = "transfer.json"
-
-
-def _evaluate(model: nn.Module, task: Task, splits: tuple[str, ...] = ("val", "test")) -> dict[str, Any]:
-    return {s: evaluate_model(model, task.dataset(s), group_names=task.group_names).to_dict() for s in splits}
-
-
-def _speed(history: list[dict[str, Any]]) -> float:
-    rates = [h["examples_per_second"] for h in history if h.get("epoch", 0) > 0]
-    rates = [r for r in rates if not math.isnan(r)]
-    return float(np.mean(rates)) if rates else math.nan
 
 
 def _set_threads(threads: int | None) -> None:
@@ -127,24 +117,7 @@ def run_base(
     if reuse_finished(out, run_config):
         return read_run(out)[1] or {}
     prepare_run_dir(out, run_config)
-    task = build_task(sweep.data)
-    torch.manual_seed(seed)
-    model = task.build_base(options)
-    tic = time.perf_counter()
-    result = train_erm(
-        model, task.dataset("train"), task.dataset("val"), config=train, output_dir=out, progress=progress
-    )
-    task.save_base(model, out / "model")
-    metrics = {
-        **_evaluate(model, task),
-        "best_epoch": result.best_epoch,
-        "trainable_parameters": result.num_trainable_parameters,
-        "wall_time_s": time.perf_counter() - tic,
-        "peak_memory_mb": peak_memory_mb(),
-        "examples_per_second": _speed(result.history),
-    }
-    finish_run(out, metrics)
-    return metrics
+    return fit_base(build_task(sweep.data), options, train, out, progress=progress)
 
 
 def tune_indices(n: int, fraction: float, seed: int) -> np.ndarray:
@@ -182,7 +155,7 @@ def _trigger(
     extra: dict[str, Any] = {
         "trainable_parameters": trigger.num_trainable_parameters(),
         "best_epoch": result.best_epoch if result else -1,
-        "examples_per_second": _speed(result.history) if result else math.nan,
+        "examples_per_second": epoch_speed(result.history) if result else math.nan,
     }
     if isinstance(getattr(type(trigger), "text", None), property):  # hard prompts: their words
         extra["trigger_text"] = str(trigger.text)
@@ -199,7 +172,7 @@ def _adv_post(
     return model, {
         "trainable_parameters": result.num_trainable_parameters,
         "best_epoch": result.best_epoch,
-        "examples_per_second": _speed(result.history),
+        "examples_per_second": epoch_speed(result.history),
     }
 
 
@@ -230,7 +203,7 @@ def _adv_in(
     return model, {
         "trainable_parameters": result.num_trainable_parameters,
         "best_epoch": result.best_epoch,
-        "examples_per_second": _speed(result.history),
+        "examples_per_second": epoch_speed(result.history),
     }
 
 
@@ -296,7 +269,7 @@ def run_trial(
     )
     wall = time.perf_counter() - tic
     metrics = {
-        **(_evaluate(model, task) if model is not None else {}),
+        **(split_metrics(model, task) if model is not None else {}),
         **extra,
         "wall_time_s": wall,
         "peak_memory_mb": peak_memory_mb(),

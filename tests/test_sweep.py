@@ -258,7 +258,8 @@ def test_transfer_to_seeds_and_another_architecture(tmp_path):
         grid=[{"method": "mask_offset", "criterion": "dp", "lam": 1.0}],
     )
     assert SweepConfig.from_dict(config.to_dict()) == config
-    run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    summary = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    assert summary["transfers"] == 0  # evaluated inside the trial's job, not in the final phase
     assert sorted(p.name for p in (tmp_path / "bases").iterdir()) == [
         "arch0-s0",
         "arch0-s1",
@@ -271,6 +272,11 @@ def test_transfer_to_seeds_and_another_architecture(tmp_path):
         assert 0 <= target["with_trigger"]["accuracy"] <= 1
     runs = collect_runs(tmp_path)
     assert set(runs["method"]) == {"base", "transfer_target", "mask_offset"}
+    # A finished trial without transfer.json (an older release's) gets one in the final phase.
+    (tmp_path / "runs" / "mask_offset-dp-lam1-s0" / "transfer.json").unlink()
+    again = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    assert (again["ran"], again["transfers"]) == (0, 1)
+    assert _json.loads((tmp_path / "runs" / "mask_offset-dp-lam1-s0" / "transfer.json").read_text()) == record
     with pytest.raises(ValueError, match=r"transfer has unknown key\(s\) \['targets'\]"):
         _config(transfer={"targets": []})
 
@@ -301,3 +307,60 @@ def test_the_benchmark_sweep_configs_are_valid():
     assert configs
     for path in configs:
         assert load_sweep_config(path).trials(), path
+
+
+def _state(pid):
+    """A process's (state, parent PID) from Linux /proc, or None when it is gone."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def _children(pid):
+    """PIDs of the live (not zombie) processes whose parent is ``pid``."""
+    from pathlib import Path
+
+    states = {int(p.name): _state(p.name) for p in Path("/proc").glob("[0-9]*")}
+    return [child for child, state in states.items() if state and state[0] != "Z" and state[1] == pid]
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_stops_the_worker_processes_and_the_sweep_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long = {**TINY, "train": {**TINY["train"], "epochs": 100000}}
+    long["grid"] = [{"method": "mask_offset", "criterion": ["dp", "eo"], "lam": [1.0]}]
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(long))
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "fairreprogram.cli", "sweep", str(path), "--out", str(out)]
+    sweep = subprocess.Popen([*command, "--workers", "2", "--threads", "1", "--quiet"])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("runs/*/checkpoint.safetensors"))) < 2:  # both trials are training
+            assert sweep.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        workers = _children(sweep.pid)
+        assert len(workers) >= 2
+        sweep.send_signal(signal.SIGTERM)
+        assert sweep.wait(timeout=60) != 0
+    finally:
+        sweep.kill()
+    try:
+        deadline = time.monotonic() + 30
+        while any(_state(pid) and _state(pid)[0] != "Z" for pid in workers):
+            assert time.monotonic() < deadline, "a worker process outlived its sweep"
+            time.sleep(0.2)
+    finally:
+        for pid in workers:
+            if _state(pid):
+                os.kill(pid, signal.SIGKILL)
+    # Nothing finished, nothing broken: the runs are unfinished and resume from their checkpoints.
+    runs = collect_runs(out, include_unfinished=True)
+    assert set(runs[runs["method"] == "mask_offset"]["status"]) == {"unfinished"}

@@ -1,5 +1,10 @@
 """Executing a sweep: base models first, then the trials, then transfer evaluations.
 
+With ``transfer: true``, a trigger trial on the whole tuning split is evaluated on the
+other base models as soon as it finishes (in the same job), so a sweep stopped part-way
+already holds the transfer results of its finished triggers; the transfer phase at the
+end only catches trials that finished without one (e.g. under an older release).
+
 Backends:
 
 - ``local`` (default): ``workers`` worker processes on this machine; with one worker
@@ -8,7 +13,9 @@ Backends:
   ``address`` (needs the ``ray`` extra). The config is unchanged.
 
 Finished runs are skipped and interrupted ones resume from their checkpoints, so a
-sweep can be stopped (Ctrl-C) and started again. Progress shows what is done,
+sweep can be stopped (Ctrl-C, or SIGTERM to the sweep's process) and started again.
+Either stops the local worker processes too, mid-epoch if need be: nothing is lost but
+the unfinished epochs, and no orphaned worker goes on writing into the sweep. Progress shows what is done,
 running and left, with a time estimate.
 """
 
@@ -16,11 +23,14 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import contextlib
 import os
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +92,16 @@ class _LocalBackend:
         )
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if self.pool is None:
+            return
+        if exc_type is not None:
+            # Interrupted, or a trial failed: stop the running trials now instead of waiting
+            # for them (they resume from their last checkpoint next time).
+            processes = getattr(self.pool, "_processes", None) or {}  # no public API before 3.14
+            for process in list(processes.values()):
+                process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, jobs: Sequence[Job], bar: tqdm) -> list[Any]:
         pool = self.pool
@@ -178,6 +195,23 @@ class _RayResult:
         return self.ray.get(self.ref)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (so the backends clean up)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _phase(backend: Any, jobs: list[Job], *, label: str, progress: bool) -> list[Any]:
     if not jobs:
         return []
@@ -213,7 +247,7 @@ def run_sweep(
     trials = sweep.trials()
     seeds = sorted({t.seed for t in trials} | (set(sweep.seeds) if sweep.transfer else set()))
     tic = time.perf_counter()
-    with engine:
+    with _sigterm_as_interrupt(), engine:
         _record_sweep(root, sweep, " ".join(["fairreprogram", *sys.argv[1:]]))
         # A finished run of another configuration is refused here, before anything runs.
         todo = [
@@ -234,8 +268,14 @@ def run_sweep(
         trial_jobs: list[Job] = [
             (
                 t.trial_id,
-                run_trial,
-                {"sweep_dir": str(root), "config": raw, "trial": t.to_dict(), "threads": threads},
+                _trial_then_transfer,
+                {
+                    "sweep_dir": str(root),
+                    "config": raw,
+                    "trial": t.to_dict(),
+                    "threads": threads,
+                    "transfer_seeds": seeds if sweep.transfer and _transfers(t) else None,
+                },
             )
             for t in todo
         ]
@@ -252,11 +292,31 @@ def run_sweep(
     }
 
 
+def _transfers(trial: Trial) -> bool:
+    """Whether a trial's trigger is evaluated on the other base models (full-data triggers)."""
+    return trial.is_trigger and trial.tune_fraction == 1.0
+
+
+def _trial_then_transfer(
+    *,
+    sweep_dir: str,
+    config: dict[str, Any],
+    trial: dict[str, Any],
+    threads: int | None,
+    transfer_seeds: list[int] | None,
+) -> dict[str, Any]:
+    """Run a trial, then (with ``transfer_seeds``) its transfer evaluation; returns its metrics."""
+    metrics = run_trial(sweep_dir=sweep_dir, config=config, trial=trial, threads=threads)
+    if transfer_seeds is not None:
+        run_transfer(sweep_dir=sweep_dir, config=config, trial=trial, seeds=transfer_seeds)
+    return metrics
+
+
 def _transfer_jobs(root: Path, raw: dict[str, Any], trials: list[Trial], seeds: list[int]) -> list[Job]:
     jobs: list[Job] = []
     for trial in trials:
         folder = root / RUNS_DIR / trial.trial_id
-        if trial.is_trigger and trial.tune_fraction == 1.0 and not (folder / TRANSFER_NAME).is_file():
+        if _transfers(trial) and not (folder / TRANSFER_NAME).is_file():
             jobs.append(
                 (
                     trial.trial_id,

@@ -13,11 +13,13 @@ import torch
 from matplotlib.figure import Figure
 
 import fairreprogram
+from fairreprogram.engine import Criterion
 from fairreprogram.experiments import (
     REPORT_HTML,
     REPORT_MARKDOWN,
     SweepConfig,
     collect_runs,
+    efficiency_families,
     plot_efficiency,
     plot_group_rates,
     plot_tradeoff,
@@ -114,6 +116,31 @@ def test_report_flags_a_degenerate_run(sweep_dir, tmp_path):
     assert html_path.parent == copy
 
 
+def test_report_flags_untuned_runs_and_shows_words_and_efficiency(sweep_dir, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    before = collect_runs(copy).set_index("run_id")
+    assert not before[before["method"].isin(["base", "erm", "threshold"])]["untuned"].any()
+    assert (before["untuned"] == (before["best_epoch"] == 0) & ~before["method"].isin(["base", "erm"])).all()
+    tuned = before[(before["method"] == "mask_offset") & ~before["untuned"] & (before["tune_fraction"] == 1)]
+    name = tuned.index[0]
+    metrics = json.loads((copy / "runs" / name / "metrics.json").read_text())
+    metrics.update(best_epoch=0, trigger_text="peace love")  # as if no tuned epoch met the floor
+    (copy / "runs" / name / "metrics.json").write_text(json.dumps(metrics))
+    after = collect_runs(copy).set_index("run_id")
+    assert after.loc[name, "untuned"] and after["untuned"].sum() == before["untuned"].sum() + 1
+    md = write_report(copy)[1].read_text(encoding="utf-8")
+    lam, criterion = f"{tuned.loc[name, 'lam']:g}", tuned.loc[name, "criterion"]
+    flagged = [
+        line for line in md.splitlines() if "untuned: epoch 0 kept" in line and "| mask_offset |" in line
+    ]
+    assert any(f"| {lam} | 1 |" in line for line in flagged)
+    assert "## Hard trigger words" in md and f"| {name} | {criterion} | {lam} |" in md and "peace love" in md
+    efficiency = md[md.index("## Data efficiency") :]
+    rows = [line for line in efficiency.splitlines() if line.startswith("| EO | mask_offset | 1 |")]
+    assert [row.split(" | ")[3] for row in rows] == ["0.3", "1"]  # the share and the full tuning split
+
+
 def test_report_group_run_option(sweep_dir, tmp_path):
     html_path, _ = write_report(sweep_dir, out=tmp_path, group_run="erm-s1")
     page = html_path.read_text(encoding="utf-8")
@@ -133,7 +160,7 @@ def test_report_on_an_empty_directory_raises(tmp_path):
 # Plot unit tests on a hand-made runs table (no training).
 
 
-def _run(method, criterion, lam, seed, accuracy, gap, *, fraction=1.0, degenerate=""):
+def _run(method, criterion, lam, seed, accuracy, gap, *, fraction=1.0, degenerate="", options=""):
     row = {
         "run_id": f"{method}-{criterion}-{lam}-{fraction}-s{seed}",
         "path": "",
@@ -142,7 +169,8 @@ def _run(method, criterion, lam, seed, accuracy, gap, *, fraction=1.0, degenerat
         "lam": lam,
         "seed": seed,
         "tune_fraction": fraction,
-        "options": "",
+        "options": options,
+        "trigger_options": "",
     }
     for prefix in ("", "val_"):
         row.update({prefix + k: 0.5 for k in TABLE_KEYS})
@@ -166,12 +194,30 @@ def summary():
             rows += [_run("mask_offset", crit, lam, s, acc + 0.01 * s, gap) for s in (0, 1)]
         rows += [_run("advpost", crit, 1.0, s, 0.75, 0.15) for s in (0, 1)]
         rows += [_run("advpost", crit, 3.0, s, 0.70, 0.0, degenerate="predicts one class") for s in (0, 1)]
-    for frac in (0.01, 0.1, 0.5):
+    for frac in (0.01, 0.1, 0.5):  # smaller shares train for more epochs: another options label
         rows += [
-            _run("mask_offset", "equalized_odds", 1.0, s, 0.7 + frac / 10, 0.2 - frac / 10, fraction=frac)
+            _run(
+                "mask_offset",
+                "equalized_odds",
+                1.0,
+                s,
+                0.7 + frac / 10,
+                0.2 - frac / 10,
+                fraction=frac,
+                options=f"epochs={round(10 / frac)}",
+            )
             for s in (0, 1)
         ]
+    rows.append(_run("base", None, None, 2, 0.60, 0.90))  # only a transfer target: not the reference
     return summarize(pd.DataFrame(rows))
+
+
+def test_summary_reference_and_efficiency_families(summary):
+    assert summary["base_seeds"] == [0, 1] and summary["base"]["accuracy"] == pytest.approx(0.80)
+    families = efficiency_families(summary["configs"], Criterion.EQUALIZED_ODDS)
+    assert [(label, method) for label, method, _ in families] == [("mask_offset, λ=1", "mask_offset")]
+    assert families[0][2]["tune_fraction"].tolist() == [0.01, 0.1, 0.5, 1.0]
+    assert efficiency_families(summary["configs"], Criterion.DEMOGRAPHIC_PARITY) == []
 
 
 def test_plot_tradeoff_draws_trends_only_through_usable_points(summary):

@@ -312,7 +312,8 @@ def test_the_benchmark_sweep_configs_are_valid():
 def _state(pid):
     """A process's (state, parent PID) from Linux /proc, or None when it is gone."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return fields[0], int(fields[1])

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairreprogram.engine import parse_criterion
+from fairreprogram.engine import Criterion, parse_criterion
 from fairreprogram.experiments._rundir import METRICS_NAME, RUN_CONFIG_NAME, read_run
 from fairreprogram.metrics import TABLE_KEYS
 
@@ -38,6 +38,7 @@ __all__ = [
     "bias_at_accuracy",
     "collect_runs",
     "degeneracy",
+    "efficiency_families",
     "hypervolume",
     "pareto_front",
     "summarize",
@@ -86,13 +87,16 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
     """One row per finished run under ``directory`` (its test metrics and identity).
 
     Columns: ``run_id``, ``path``, ``method``, ``criterion``, ``lam``, ``seed``,
-    ``tune_fraction``, ``options``, every key of :data:`~fairreprogram.metrics.TABLE_KEYS`
-    (test split), the same with a ``val_`` prefix, ``trainable_parameters``,
-    ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``trigger_text`` (the
-    words of a hard text trigger, else ``""``), ``uses_z_at_inference``,
-    ``degenerate`` (the reason, or ``""``), ``status`` (``finished`` / ``unfinished``;
-    unfinished runs only with ``include_unfinished``). Version compatibility is checked
-    by :func:`~fairreprogram.experiments.read_run`.
+    ``tune_fraction``, ``options`` (trigger and training overrides), ``trigger_options``
+    (the trigger's alone), every key of :data:`~fairreprogram.metrics.TABLE_KEYS` (test
+    split), the same with a ``val_`` prefix, ``trainable_parameters``, ``tune_examples``,
+    ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``best_epoch`` (the
+    selected epoch, NaN when there is none), ``untuned`` (an adversarial or trigger run
+    that kept epoch 0, its untrained starting point, because no trained epoch met the
+    selection rule), ``trigger_text`` (the words of a hard text trigger, else ``""``),
+    ``uses_z_at_inference``, ``degenerate`` (the reason, or ``""``), ``status``
+    (``finished`` / ``unfinished``; unfinished runs only with ``include_unfinished``).
+    Version compatibility is checked by :func:`~fairreprogram.experiments.read_run`.
     """
     root = Path(directory)
     rows = []
@@ -116,13 +120,23 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
             "seed": trial.get("seed", config.get("seed")),
             "tune_fraction": trial.get("tune_fraction", 1.0),
             "options": _options_label(trial),
+            "trigger_options": _options_label({"trigger_options": trial.get("trigger_options", {})}),
         }
         for split, prefix in (("test", ""), ("val", "val_")):
             overall = metrics.get(split, {}).get("overall", {})
             for key in TABLE_KEYS:
                 row[prefix + key] = overall.get(key, math.nan)
-        for key in ("trainable_parameters", "wall_time_s", "peak_memory_mb", "examples_per_second"):
+        for key in (
+            "trainable_parameters",
+            "tune_examples",
+            "wall_time_s",
+            "peak_memory_mb",
+            "examples_per_second",
+        ):
             row[key] = metrics.get(key, math.nan)
+        best = metrics.get("best_epoch")
+        row["best_epoch"] = math.nan if best is None else best
+        row["untuned"] = best == 0 and method not in _NOT_TUNED
         row["trigger_text"] = metrics.get("trigger_text", "")
         row["uses_z_at_inference"] = bool(metrics.get("uses_z_at_inference", False))
         row["degenerate"] = degeneracy(metrics.get("test", {}))
@@ -131,6 +145,10 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
     if not rows:
         raise FileNotFoundError(_NO_RUNS.format(path=root, metrics=METRICS_NAME))
     return pd.DataFrame(rows)
+
+
+_NOT_TUNED = ("base", "erm", "threshold", "transfer_target", "run")
+"""Methods without tuning epochs, for which epoch 0 means nothing."""
 
 
 def _options_label(trial: dict[str, Any]) -> str:
@@ -231,14 +249,38 @@ def accuracy_at_bias(front: Sequence[tuple[float, float]], gap: float) -> float:
     return float(np.interp(gap, gaps, accs))
 
 
+def efficiency_families(configs: pd.DataFrame, criterion: Criterion) -> list[tuple[str, str, pd.DataFrame]]:
+    """``(label, method, rows by tune_fraction)`` per family of ``criterion`` with a fraction < 1.
+
+    ``configs`` is :func:`summarize`'s ``configs`` table. A family shares method, lambda
+    and trigger options; its smaller shares may train for more epochs.
+    """
+    rows = configs[(configs["criterion"] == criterion.value) & (configs["method"] != "base")]
+    family = "trigger_options" if "trigger_options" in rows else "options"
+    lines = []
+    for (method, lam, options), part in rows.groupby(["method", "lam", family], dropna=False, sort=True):
+        if not (part["tune_fraction"] < 1.0).any():
+            continue
+        label = str(method) + ("" if pd.isna(lam) else f", λ={lam:g}") + (f", {options}" if options else "")
+        lines.append((label, str(method), part.sort_values("tune_fraction")))
+    return lines
+
+
 def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     keys = list(CONFIG_COLUMNS)
     frame = runs.fillna({"criterion": "", "lam": -1.0, "options": ""})
+    if "trigger_options" not in frame:  # tables from before the column existed
+        frame["trigger_options"] = frame["options"]
+    if "untuned" not in frame:
+        frame["untuned"] = False
+    if "tune_examples" not in frame:
+        frame["tune_examples"] = math.nan
     metrics = [
         *TABLE_KEYS,
         *(f"val_{k}" for k in TABLE_KEYS),
         "wall_time_s",
         "trainable_parameters",
+        "tune_examples",
         "peak_memory_mb",
         "examples_per_second",
     ]
@@ -249,6 +291,8 @@ def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         seeds=("seed", "nunique"),
         degenerate=("degenerate", lambda s: "; ".join(sorted(set(s) - {""}))),
         uses_z_at_inference=("uses_z_at_inference", "max"),
+        untuned=("untuned", "max"),
+        trigger_options=("trigger_options", "first"),
     )
     out = pd.concat([mean, std, extra], axis=1).reset_index()
     out["criterion"] = out["criterion"].replace("", None)
@@ -266,7 +310,9 @@ def summarize(
     """Aggregate seeds and compare methods per criterion.
 
     Returns a dict with ``configs`` (mean/std per configuration, degenerate flags),
-    ``base`` (seed means of the base models), and per criterion short name (``dp``,
+    ``base`` (means over the base models of the seeds that the other runs used, all
+    base models if there are no other runs; a base trained only to receive transferred
+    triggers does not shift the reference), ``base_seeds``, and per criterion short name (``dp``,
     ``eo``): ``fronts`` (method -> front points), ``comparison`` (method ->
     hypervolume, bias at the matched accuracy ``base accuracy - matched_accuracy_drop``,
     accuracy at the matched bias, default half the base gap, and the number of
@@ -274,9 +320,13 @@ def summarize(
     tables when the runs hold them.
     """
     configs = _aggregate(runs)
-    bases = configs[configs["method"] == "base"]
+    bases = runs[runs["method"] == "base"]
+    used = set(runs.loc[~runs["method"].isin(["base", "transfer_target"]), "seed"].dropna())
+    if used & set(bases["seed"]):
+        bases = bases[bases["seed"].isin(used)]
     base = {k: float(bases[k].mean()) for k in TABLE_KEYS} if len(bases) else {}
-    out: dict[str, Any] = {"configs": configs, "base": base}
+    seeds = sorted(int(s) for s in bases["seed"].dropna())
+    out: dict[str, Any] = {"configs": configs, "base": base, "base_seeds": seeds}
     for crit in ("demographic_parity", "equalized_odds"):
         short = parse_criterion(crit).short
         gap = f"{short}_gap"

@@ -22,8 +22,8 @@ running and left, with a time estimate.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
 import contextlib
+import multiprocessing
 import os
 import signal
 import socket

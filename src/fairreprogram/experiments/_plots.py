@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fairreprogram.engine import Criterion
+from fairreprogram.experiments._analysis import efficiency_families
 from fairreprogram.triggers import Trigger
 
 if TYPE_CHECKING:
@@ -198,18 +199,6 @@ def _legend(ax: Axes) -> None:
     ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="best")
 
 
-def _efficiency_lines(configs: pd.DataFrame, criterion: Criterion) -> list[tuple[str, str, pd.DataFrame]]:
-    """``(label, method, rows by tune_fraction)`` per configuration family with a fraction < 1."""
-    rows = configs[(configs["criterion"] == criterion.value) & (configs["method"] != "base")]
-    lines = []
-    for (method, lam, options), part in rows.groupby(["method", "lam", "options"], dropna=False, sort=True):
-        if not (part["tune_fraction"] < 1.0).any():
-            continue
-        label = str(method) + ("" if pd.isna(lam) else f", λ={lam:g}") + (f", {options}" if options else "")
-        lines.append((label, str(method), part.sort_values("tune_fraction")))
-    return lines
-
-
 def _efficiency_panel(ax: Axes, lines: list[tuple[str, str, pd.DataFrame]], key: str, styles: Any) -> None:
     labelled = False
     for label, method, frame in lines:
@@ -262,7 +251,7 @@ def plot_efficiency(summary: Mapping[str, Any]) -> Figure:
         If no configuration uses ``tune_fraction < 1``.
     """
     configs = _configs(summary)
-    panels = [(c, lines) for c in Criterion if (lines := _efficiency_lines(configs, c))]
+    panels = [(c, lines) for c in Criterion if (lines := efficiency_families(configs, c))]
     if not panels:
         raise ValueError(_NO_EFFICIENCY)
     styles = _styles(method for _, lines in panels for _, method, _ in lines)

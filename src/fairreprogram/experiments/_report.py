@@ -29,7 +29,7 @@ import pandas as pd
 
 from fairreprogram._version import __version__
 from fairreprogram.engine import Criterion
-from fairreprogram.experiments._analysis import collect_runs, summarize, transfer_summary
+from fairreprogram.experiments._analysis import collect_runs, efficiency_families, summarize, transfer_summary
 from fairreprogram.experiments._execution import SWEEP_NAME
 from fairreprogram.experiments._plots import (
     plot_efficiency,
@@ -61,6 +61,7 @@ _UNKNOWN_GROUP_RUN = (
 _TRIGGER_UNREADABLE = "The trigger of this run could not be loaded, so it is not drawn: {error}"
 _DEGENERATE_FLAG = "⚠ degenerate: {reason}"
 _Z_FLAG = "uses Z at inference"
+_UNTUNED_FLAG = "untuned: epoch 0 kept"
 _MISSING = "–"
 
 _CSS = """
@@ -130,6 +131,7 @@ def _png(fig: Figure) -> str:
 
 def _flags(row: Mapping[str, Any]) -> str:
     flags = [_DEGENERATE_FLAG.format(reason=row["degenerate"])] if row["degenerate"] else []
+    flags += [_UNTUNED_FLAG] if row.get("untuned") else []
     return "; ".join([*flags, *([_Z_FLAG] if row.get("uses_z_at_inference") else [])])
 
 
@@ -185,6 +187,25 @@ def _results_section(summary: Mapping[str, Any]) -> _Section:
     return section
 
 
+def _trigger_words_section(runs: pd.DataFrame) -> list[_Section]:
+    """The words of every hard text trigger, per run (test metrics beside them)."""
+    if "trigger_text" not in runs:
+        return []
+    hard = runs[runs["trigger_text"].fillna("") != ""].sort_values(["criterion", "lam", "seed", "run_id"])
+    if hard.empty:
+        return []
+    section = _Section("Hard trigger words")
+    section.text("The tokens each hard text trigger chose, as the tokenizer writes them; test split.")
+    table = _Table(["run", "criterion", "λ", "seed", "words", "accuracy", "DP gap", "EO gap"], [], wrap=4)
+    for row in hard.to_dict("records"):
+        lam = _MISSING if pd.isna(row["lam"]) else f"{row['lam']:g}"
+        names = [row["run_id"], _text(row["criterion"]), lam, str(row["seed"]), row["trigger_text"]]
+        table.rows.append([*names, *(_num(row[k]) for k in ("accuracy", "dp_gap", "eo_gap"))])
+        table.flagged.append(bool(row["degenerate"]))
+    section.table(table)
+    return [section]
+
+
 def _degenerate_section(runs: pd.DataFrame) -> _Section:
     bad = runs[runs["degenerate"] != ""].sort_values("run_id")
     section = _Section("Degenerate runs")
@@ -209,6 +230,7 @@ def _comparison_section(summary: Mapping[str, Any], drop: float) -> _Section:
         f"matched accuracy: the lowest gap the front reaches at base accuracy − {drop:g}; accuracy at "
         "matched bias: the highest accuracy at a gap no larger than the matched bias."
     )
+    seeds = ", ".join(map(str, summary.get("base_seeds", []))) or _MISSING
     for criterion in Criterion:
         part = summary[criterion.short]
         if not part["comparison"]:
@@ -217,7 +239,7 @@ def _comparison_section(summary: Mapping[str, Any], drop: float) -> _Section:
         caption = (
             f"{criterion.value.replace('_', ' ')}: hypervolume reference (accuracy {_num(acc_ref)}, "
             f"{criterion.gap_key} {_num(gap_ref)}); matched accuracy {_num(part['matched_accuracy'])}, "
-            f"matched bias {_num(part['matched_bias'])}"
+            f"matched bias {_num(part['matched_bias'])}; base model(s) of seed(s) {seeds}"
         )
         headers = ["method", "configs", "hypervolume", "bias at matched acc.", "acc. at matched bias"]
         table = _Table([*headers, "degenerate configs left off"], [], caption=caption)
@@ -248,8 +270,39 @@ def _plot_sections(summary: Mapping[str, Any]) -> list[_Section]:
             "seed means with seed standard deviations."
         )
         efficiency.image("Gap and accuracy against the share of tuning data used", plot_efficiency(summary))
+        efficiency.table(_efficiency_table(summary))
         sections.append(efficiency)
     return sections
+
+
+def _efficiency_table(summary: Mapping[str, Any]) -> _Table:
+    """Per family with shares of the tuning data: accuracy and gap against the base model's."""
+    base = summary.get("base", {})
+    headers = ["criterion", "method", "λ", "tune fraction", "tuning examples", "seeds", "accuracy"]
+    headers += ["Δ accuracy", "gap", "Δ gap", "gap change"]
+    table = _Table(headers, [], caption="Test split; Δ against the base model (seed means).")
+    for criterion in Criterion:
+        base_acc, base_gap = base.get("accuracy", math.nan), base.get(criterion.gap_key, math.nan)
+        for _, method, rows in efficiency_families(summary["configs"], criterion):
+            for row in rows.to_dict("records"):
+                gap = row[criterion.gap_key]
+                lam = _MISSING if pd.isna(row["lam"]) else f"{row['lam']:g}"
+                cells = [criterion.short.upper(), method, lam, f"{row['tune_fraction']:g}"]
+                examples = _count(row.get("tune_examples", math.nan))
+                cells += [examples, str(row["seeds"]), _num(row["accuracy"])]
+                change = (gap - base_gap) / base_gap if base_gap else math.nan
+                cells += [_signed(row["accuracy"] - base_acc), _num(gap), _signed(gap - base_gap)]
+                table.rows.append([*cells, _percent(change)])
+                table.flagged.append(bool(row["degenerate"]))
+    return table
+
+
+def _signed(value: float, digits: int = 3) -> str:
+    return _MISSING if not math.isfinite(value) else f"{value:+.{digits}f}"
+
+
+def _percent(value: float) -> str:
+    return _MISSING if not math.isfinite(value) else f"{100 * value:+.1f}%"
 
 
 def _transfer_section(runs: pd.DataFrame) -> list[_Section]:
@@ -510,8 +563,9 @@ def write_report(
     The report holds the seed-aggregated results per method and criterion (degenerate
     configurations and runs that need Z at inference flagged), the comparison of
     methods per criterion (hypervolume with its reference point, bias at matched
-    accuracy, accuracy at matched bias), the Pareto fronts, the trade-off plot, the
-    data-efficiency plot (when some run used ``tune_fraction < 1``), the transfer plot
+    accuracy, accuracy at matched bias), the words of hard text triggers, the Pareto
+    fronts, the trade-off plot, the data-efficiency plot and table (when some run used
+    ``tune_fraction < 1``), the transfer plot
     and table (when runs hold ``transfer.json``), the per-group rates of one run (and
     its trigger, if it has one), the sweep config, the library version and the
     commands that reproduce it. The sweep config's ``analysis`` section sets the
@@ -556,6 +610,7 @@ def write_report(
     sections = [
         _overview(root, runs, summary),
         _results_section(summary),
+        *_trigger_words_section(runs),
         _degenerate_section(runs),
         _comparison_section(summary, drop),
         *_plot_sections(summary),

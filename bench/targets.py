@@ -1,0 +1,298 @@
+"""Check a finished (or partly finished) benchmark sweep against its issue's targets.
+
+    python bench/targets.py celeba bench/results/celeba-sweep
+    python bench/targets.py gab bench/results/gab-sweep
+
+Reads the sweep's run directories (and the speed benchmark's ``speed.json`` when it is
+there), and writes ``targets.json`` and ``targets.md`` into the sweep directory. Every
+figure is computed from the runs; a target that cannot be checked yet (its runs have not
+finished) says so instead of passing or failing.
+
+How each target is measured:
+
+- **quality**: the trigger is chosen on the *validation* split, as a user would choose
+  it: among the full-data trigger runs of the sweep's first seed whose validation
+  accuracy is within ``max_drop`` of the base model's, the one with the lowest
+  validation gap. Its *test* accuracy loss and gap reduction are the measured figures.
+  The best run chosen on the test split itself is shown beside it, marked as such.
+- **matched accuracy**: from the report's comparison, the lowest test gap that each
+  method's Pareto front reaches at base accuracy minus ``max_drop``.
+- **data efficiency**: each method's run at the given share of the tuning set, test
+  accuracy and gap against the base model's. It "improves on the base" when it lowers
+  the gap and loses at most ``max_drop`` of accuracy.
+- **transfer**: the share of the chosen trigger's bias reduction kept on the other
+  seed's base model, and the median over all trials that cut their gap by >= 0.01.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fairreprogram.experiments import bias_at_accuracy, collect_runs, summarize, transfer_summary
+from fairreprogram.experiments._trials import TRANSFER_NAME
+from fairreprogram.utils import atomic_write_json, atomic_write_text, read_json
+
+BASELINES = ("erm", "advin", "advpost", "threshold", "base", "transfer_target")
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "celeba": {
+        "title": "CelebA Blond_Hair vs Male (issue 4)",
+        "quality": [("equalized_odds", "eo_gap", 0.30), ("demographic_parity", "dp_gap", 0.30)],
+        "efficiency_fraction": 0.01,
+        "speed": "bench/results/celeba-speed/speed.json",
+        # The original repository's patch trigger on the same data at 32 px (issue 4).
+        "original": {"accuracy": 0.912, "dp_gap": 0.088, "eo_gap": 0.346},
+    },
+    "gab": {
+        "title": "Gab hate speech vs identity mention (issue 5)",
+        "quality": [("equalized_odds", "eo_gap", 0.40), ("equalized_odds", "fpr_gap", 0.40)],
+        "efficiency_fraction": 0.05,
+        "speed": "bench/results/gab-speed/speed.json",
+        "original": None,
+    },
+}
+MAX_DROP = 0.01
+TRANSFER_SHARE = 0.70
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "met", False: "missed", None: "not yet measurable"}[ok]
+
+
+def _pick(rows: pd.DataFrame, gap: str, accuracy_floor: float, prefix: str) -> pd.Series | None:
+    close = rows[rows[f"{prefix}accuracy"] >= accuracy_floor]
+    if close.empty:
+        return None
+    return close.loc[close[f"{prefix}{gap}"].idxmin()]
+
+
+def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need: float) -> dict[str, Any]:
+    triggers = runs[
+        ~runs["method"].isin(BASELINES)
+        & (runs["criterion"] == criterion)
+        & (runs["tune_fraction"] == 1.0)
+        & (runs["degenerate"] == "")
+        & (runs["seed"] == base["seed"])
+    ]
+    out: dict[str, Any] = {"criterion": criterion, "gap": gap, "required_reduction": need}
+    out["base"] = {"accuracy": float(base["accuracy"]), gap: float(base[gap])}
+    chosen = _pick(triggers, gap, base["val_accuracy"] - MAX_DROP, "val_")
+    oracle = _pick(triggers, gap, base["accuracy"] - MAX_DROP, "")
+    for key, row in (("chosen_on_val", chosen), ("best_on_test", oracle)):
+        if row is None:
+            out[key] = None
+            continue
+        reduction = (base[gap] - row[gap]) / base[gap]
+        out[key] = {
+            "run": row["run_id"],
+            "accuracy": float(row["accuracy"]),
+            "accuracy_loss": float(base["accuracy"] - row["accuracy"]),
+            gap: float(row[gap]),
+            "reduction": float(reduction),
+            "untuned": bool(row.get("untuned", False)),
+        }
+    pick = out["chosen_on_val"]
+    if pick is None:
+        out["verdict"] = _verdict(None)
+    else:
+        within = pick["accuracy_loss"] <= MAX_DROP + 1e-12
+        out["verdict"] = _verdict(bool(pick["reduction"] >= need and within and not pick["untuned"]))
+    return out
+
+
+def _matched(summary: dict[str, Any], criterion: str) -> dict[str, Any]:
+    short = {"equalized_odds": "eo", "demographic_parity": "dp"}[criterion]
+    part = summary[short]
+    bias = {m: row["bias_at_matched_accuracy"] for m, row in part["comparison"].items()}
+    triggers = {m: b for m, b in bias.items() if m not in BASELINES}
+    best = min((b for b in triggers.values() if not math.isnan(b)), default=math.nan)
+    rivals = {m: bias.get(m, math.nan) for m in ("advpost", "advin")}
+    checkable = not math.isnan(best) and all(m in bias for m in rivals)
+    beaten = {m: (not math.isnan(best)) and (math.isnan(b) or best < b) for m, b in rivals.items()}
+    return {
+        "criterion": criterion,
+        "matched_accuracy": part["matched_accuracy"],
+        "bias_at_matched_accuracy": bias,
+        "best_trigger": best,
+        "verdict": _verdict(all(beaten.values()) if checkable else None),
+        "note": "NaN: the method's front never reaches the matched accuracy",
+    }
+
+
+def _efficiency(runs: pd.DataFrame, base: pd.Series, fraction: float) -> dict[str, Any]:
+    part = runs[(runs["tune_fraction"] == fraction) & (runs["criterion"] == "equalized_odds")]
+    rows = {}
+    for row in part.to_dict("records"):
+        gap_change = row["eo_gap"] - base["eo_gap"]
+        acc_change = row["accuracy"] - base["accuracy"]
+        rows[row["method"]] = {
+            "run": row["run_id"],
+            "tune_examples": row.get("tune_examples"),
+            "accuracy": row["accuracy"],
+            "accuracy_change": acc_change,
+            "eo_gap": row["eo_gap"],
+            "eo_gap_change": gap_change,
+            "improves_on_base": bool(gap_change < 0 and acc_change >= -MAX_DROP and not row["degenerate"]),
+        }
+    triggers = [v for m, v in rows.items() if m not in BASELINES]
+    ok = None
+    if triggers and "advpost" in rows:
+        ok = any(t["improves_on_base"] for t in triggers) and not rows["advpost"]["improves_on_base"]
+    return {"fraction": fraction, "base_eo_gap": float(base["eo_gap"]), "runs": rows, "verdict": _verdict(ok)}
+
+
+def _transfer(runs: pd.DataFrame, chosen: list[str]) -> dict[str, Any]:
+    records = {}
+    for row in runs.to_dict("records"):
+        path = Path(row["path"]) / TRANSFER_NAME
+        if path.is_file():
+            records[row["run_id"]] = read_json(path)
+    picked = {}
+    for run in chosen:
+        record = records.get(run)
+        if record:
+            picked[run] = {
+                name: {"share_kept": t["share_of_reduction_kept"], **t["with_trigger"]}
+                for name, t in record["targets"].items()
+            }
+    summary = transfer_summary(records).to_dict("records")
+    shares = [t["share_kept"] for targets in picked.values() for t in targets.values()]
+    ok = None if not shares else all(s >= TRANSFER_SHARE for s in shares)
+    return {"chosen_triggers": picked, "summary": summary, "verdict": _verdict(ok)}
+
+
+def _speed(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    keep = (
+        "engine_over_bare",
+        "engine_over_bare_no_projection",
+        "engine_overhead",
+        "trigger_over_adv_post",
+        "trigger_peak_below_adv_post",
+        "cache_over_decode",
+        "dynamic_over_padded",
+        "peak_memory_mb",
+    )
+    return {k: data[k] for k in keep if k in data}
+
+
+def check(profile: str, sweep: Path) -> dict[str, Any]:
+    spec = PROFILES[profile]
+    runs = collect_runs(sweep)
+    bases = runs[runs["method"] == "base"].sort_values("seed")
+    trial_seeds = sorted(set(runs.loc[~runs["method"].isin(["base", "transfer_target"]), "seed"].dropna()))
+    base = bases[bases["seed"] == trial_seeds[0]].iloc[0] if trial_seeds else bases.iloc[0]
+    summary = summarize(runs)
+    out: dict[str, Any] = {"profile": profile, "title": spec["title"], "sweep": str(sweep)}
+    out["runs"] = {"finished": len(runs), "by_method": runs["method"].value_counts().sort_index().to_dict()}
+    out["quality"] = [_quality(runs, base, c, g, need) for c, g, need in spec["quality"]]
+    criteria = sorted({c for c, _, _ in spec["quality"]})
+    out["matched_accuracy"] = [_matched(summary, c) for c in criteria]
+    out["data_efficiency"] = _efficiency(runs, base, spec["efficiency_fraction"])
+    chosen = [q["chosen_on_val"]["run"] for q in out["quality"] if q["chosen_on_val"]]
+    out["transfer"] = _transfer(runs, sorted(set(chosen)))
+    if spec["original"]:
+        ref = spec["original"]
+        triggers = runs[~runs["method"].isin(BASELINES) & (runs["degenerate"] == "")]
+        fronts = {}
+        for criterion, gap in (("equalized_odds", "eo_gap"), ("demographic_parity", "dp_gap")):
+            rows = triggers[(triggers["criterion"] == criterion) & (triggers["tune_fraction"] == 1.0)]
+            points = list(zip(rows["accuracy"], rows[gap], strict=True))
+            fronts[gap] = bias_at_accuracy(points, ref["accuracy"])
+        better = triggers[(triggers["accuracy"] > ref["accuracy"]) & (triggers["eo_gap"] < ref["eo_gap"])]
+        out["original_code"] = {
+            "original_patch": ref,
+            "our_gap_at_its_accuracy": fronts,
+            "runs_better_in_accuracy_and_eo": sorted(better["run_id"]),
+            "verdict": _verdict(bool(len(better)) if len(triggers) else None),
+        }
+    out["speed"] = _speed(Path(spec["speed"]))
+    return out
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = [f"# Targets: {result['title']}", "", f"Sweep: `{result['sweep']}`; runs: {result['runs']}", ""]
+    lines += ["## Quality (trigger chosen on validation; test figures)", ""]
+    lines += ["| criterion | gap | base | run | accuracy (loss) | gap | reduction | needed | verdict |"]
+    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    for q in result["quality"]:
+        gap = q["gap"]
+        for key in ("chosen_on_val", "best_on_test"):
+            pick = q[key]
+            label = "chosen on val" if key == "chosen_on_val" else "best on test (oracle)"
+            if pick is None:
+                empty = " – |" * 5
+                lines.append(f"| {q['criterion']} | {gap} | {_fmt(q['base'][gap])} | – ({label}) |{empty}")
+                continue
+            verdict = q["verdict"] if key == "chosen_on_val" else "–"
+            lines.append(
+                f"| {q['criterion']} | {gap} | {_fmt(q['base'][gap])} | {pick['run']} ({label}) | "
+                f"{_fmt(pick['accuracy'])} ({pick['accuracy_loss'] * 100:+.2f} pt) | {_fmt(pick[gap])} | "
+                f"{pick['reduction'] * 100:.1f}% | {q['required_reduction'] * 100:.0f}% | {verdict} |"
+            )
+    lines += ["", "## Bias at matched accuracy (test Pareto fronts)", ""]
+    for m in result["matched_accuracy"]:
+        parts = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(m["bias_at_matched_accuracy"].items()))
+        at = _fmt(m["matched_accuracy"])
+        lines.append(f"- {m['criterion']} at accuracy {at}: {parts} → {m['verdict']}")
+    eff = result["data_efficiency"]
+    lines += ["", f"## Data efficiency ({eff['fraction']:g} of the tuning set, EO)", ""]
+    lines.append(f"Base EO gap {_fmt(eff['base_eo_gap'])}.")
+    for method, row in sorted(eff["runs"].items()):
+        lines.append(
+            f"- {method}: {row['tune_examples']} examples, accuracy {_fmt(row['accuracy'])} "
+            f"({row['accuracy_change'] * 100:+.2f} pt), EO gap {_fmt(row['eo_gap'])} "
+            f"({row['eo_gap_change']:+.4f}); improves on base: {row['improves_on_base']}"
+        )
+    lines.append(f"- verdict: {eff['verdict']}")
+    tr = result["transfer"]
+    lines += ["", "## Transfer to the other seed's base model", ""]
+    for run, targets in tr["chosen_triggers"].items():
+        for name, t in targets.items():
+            lines.append(f"- {run} → {name}: share kept {_fmt(t['share_kept'], 3)}")
+    for row in tr["summary"]:
+        lines.append(
+            f"- all {row['criterion']} trials → {row['target']}: {row['pairs']} pairs, median share "
+            f"{_fmt(row['median_share'], 3)}, {row['pairs_at_least_0.7']} keep >= 70%"
+        )
+    lines.append(f"- verdict (chosen triggers keep >= {TRANSFER_SHARE:.0%}): {tr['verdict']}")
+    if "original_code" in result:
+        oc = result["original_code"]
+        lines += ["", "## Against the original code's patch trigger", ""]
+        lines.append(f"- original: {oc['original_patch']}")
+        lines.append(f"- our trigger fronts at its accuracy: {oc['our_gap_at_its_accuracy']}")
+        lines.append(f"- our runs better in both accuracy and EO gap: {oc['runs_better_in_accuracy_and_eo']}")
+        lines.append(f"- verdict: {oc['verdict']}")
+    if result.get("speed"):
+        lines += ["", "## Speed (from the speed benchmark)", "", f"{result['speed']}"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("profile", choices=sorted(PROFILES))
+    parser.add_argument("sweep", type=Path, help="the sweep directory")
+    args = parser.parse_args(argv)
+    result = check(args.profile, args.sweep)
+    atomic_write_json(args.sweep / "targets.json", result)
+    atomic_write_text(args.sweep / "targets.md", to_markdown(result))
+    print(to_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""bench/targets.py on a tiny sweep: every figure it reports comes from the runs."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from fairreprogram.experiments import SweepConfig, collect_runs, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP = {
+    "name": "targets-test",
+    "data": {"spec": "arrests", "seed": 0},
+    "base": {"hidden_sizes": [8], "train": {"epochs": 4, "class_weight": "balanced"}},
+    "train": {"epochs": 5, "lr": 0.05, "class_weight": "balanced", "max_accuracy_drop": 0.05},
+    "methods": {"advpost": {"lr": 0.001}},
+    "seeds": [0, 1],
+    "transfer": True,
+    "grid": [
+        {"method": ["mask_offset", "advpost"], "criterion": ["dp", "eo"], "lam": [0.3, 3.0], "seed": 0},
+        {
+            "method": ["mask_offset", "advpost"],
+            "criterion": "eo",
+            "lam": 1.0,
+            "tune_fraction": 0.05,
+            "seed": 0,
+        },
+    ],
+}
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_targets", ROOT / "bench" / "targets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("targets-sweep")
+    run_sweep(SweepConfig.from_dict(SWEEP), out=out, workers=1, threads_per_worker=1, progress=False)
+    return out
+
+
+def test_targets_are_computed_from_the_runs(sweep_dir):
+    targets = _load()
+    assert targets.main(["celeba", str(sweep_dir)]) == 0
+    result = json.loads((sweep_dir / "targets.json").read_text())
+    assert (sweep_dir / "targets.md").read_text().startswith("# Targets: CelebA")
+    runs = collect_runs(sweep_dir).set_index("run_id")
+    base = runs[(runs["method"] == "base") & (runs["seed"] == 0)].iloc[0]
+    for quality in result["quality"]:
+        gap, pick = quality["gap"], quality["chosen_on_val"]
+        assert pick is not None and runs.loc[pick["run"], "method"] == "mask_offset"
+        row = runs.loc[pick["run"]]
+        assert row["val_accuracy"] >= base["val_accuracy"] - targets.MAX_DROP
+        assert pick[gap] == pytest.approx(row[gap])
+        assert pick["reduction"] == pytest.approx((base[gap] - row[gap]) / base[gap])
+        # No eligible run of the criterion has a lower validation gap.
+        same = runs[(runs["criterion"] == quality["criterion"]) & (runs["method"] == "mask_offset")]
+        eligible = same[(same["tune_fraction"] == 1) & (same["val_accuracy"] >= base["val_accuracy"] - 0.01)]
+        assert row[f"val_{gap}"] == eligible[f"val_{gap}"].min()
+        assert quality["verdict"] in ("met", "missed")
+    efficiency = result["data_efficiency"]
+    assert efficiency["fraction"] == 0.01 and efficiency["runs"] == {}  # no 1% runs here
+    assert efficiency["verdict"] == "not yet measurable"
+    assert {"mask_offset", "advpost"} <= set(result["matched_accuracy"][0]["bias_at_matched_accuracy"])
+    chosen = result["transfer"]["chosen_triggers"]
+    assert chosen and all(set(t) == {"base-s1"} for t in chosen.values())
+    for targets_of_run in chosen.values():
+        share = targets_of_run["base-s1"]["share_kept"]
+        assert share is None or math.isnan(share) or isinstance(share, float)
+
+
+def test_data_efficiency_compares_trigger_and_advpost(sweep_dir):
+    targets = _load()
+    runs = collect_runs(sweep_dir)
+    base = runs[(runs["method"] == "base") & (runs["seed"] == 0)].iloc[0]
+    result = targets._efficiency(runs, base, 0.05)
+    assert set(result["runs"]) == {"mask_offset", "advpost"}
+    for method, row in result["runs"].items():
+        assert row["eo_gap_change"] == pytest.approx(row["eo_gap"] - base["eo_gap"])
+        assert (
+            row["tune_examples"]
+            == runs[(runs["method"] == method) & (runs["tune_fraction"] == 0.05)].iloc[0]["tune_examples"]
+        )
+    assert result["verdict"] in ("met", "missed")

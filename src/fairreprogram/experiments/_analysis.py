@@ -312,8 +312,8 @@ def summarize(
     Returns a dict with ``configs`` (mean/std per configuration, degenerate flags),
     ``base`` (means over the base models of the seeds that the other runs used, all
     base models if there are no other runs; a base trained only to receive transferred
-    triggers does not shift the reference), ``base_seeds``, and per criterion short name (``dp``,
-    ``eo``): ``fronts`` (method -> front points), ``comparison`` (method ->
+    triggers does not shift the reference), ``base_seeds``, and per criterion short
+    name (``dp``, ``eo``): ``fronts`` (method -> front points), ``comparison`` (method ->
     hypervolume, bias at the matched accuracy ``base accuracy - matched_accuracy_drop``,
     accuracy at the matched bias, default half the base gap, and the number of
     degenerate configurations left off the front), plus ``efficiency`` and ``transfer``

@@ -15,8 +15,8 @@ Backends:
 Finished runs are skipped and interrupted ones resume from their checkpoints, so a
 sweep can be stopped (Ctrl-C, or SIGTERM to the sweep's process) and started again.
 Either stops the local worker processes too, mid-epoch if need be: nothing is lost but
-the unfinished epochs, and no orphaned worker goes on writing into the sweep. Progress shows what is done,
-running and left, with a time estimate.
+the unfinished epochs, and no orphaned worker goes on writing into the sweep. Progress
+shows what is done, running and left, with a time estimate.
 """
 
 from __future__ import annotations

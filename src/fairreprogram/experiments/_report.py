@@ -565,11 +565,11 @@ def write_report(
     methods per criterion (hypervolume with its reference point, bias at matched
     accuracy, accuracy at matched bias), the words of hard text triggers, the Pareto
     fronts, the trade-off plot, the data-efficiency plot and table (when some run used
-    ``tune_fraction < 1``), the transfer plot
-    and table (when runs hold ``transfer.json``), the per-group rates of one run (and
-    its trigger, if it has one), the sweep config, the library version and the
-    commands that reproduce it. The sweep config's ``analysis`` section sets the
-    hypervolume reference drop and the matched bias.
+    ``tune_fraction < 1``), the transfer plot and table (when runs hold
+    ``transfer.json``), the per-group rates of one run (and its trigger, if it has
+    one), the sweep config, the library version and the commands that reproduce it.
+    The sweep config's ``analysis`` section sets the hypervolume reference drop and
+    the matched bias.
 
     Parameters
     ----------

@@ -88,3 +88,17 @@ def test_data_efficiency_compares_trigger_and_advpost(sweep_dir):
             == runs[(runs["method"] == method) & (runs["tune_fraction"] == 0.05)].iloc[0]["tune_examples"]
         )
     assert result["verdict"] in ("met", "missed")
+
+
+def test_bootstrap_intervals_for_the_base_and_the_chosen_runs(sweep_dir):
+    targets = _load()
+    assert targets.main(["celeba", str(sweep_dir), "--bootstrap", "20"]) == 0
+    result = json.loads((sweep_dir / "targets.json").read_text())
+    chosen = {q["chosen_on_val"]["run"] for q in result["quality"]}
+    intervals = result["bootstrap"]["intervals"]
+    assert set(intervals) == {"base-s0", *chosen}
+    for gaps in intervals.values():
+        assert {"dp_gap", "eo_gap"} <= set(gaps)
+        assert all(0 <= low <= high <= 1 for low, high in gaps.values())
+    with pytest.raises(SystemExit):
+        targets.main(["celeba", str(sweep_dir), "--bootstrap", "-1"])

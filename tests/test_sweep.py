@@ -365,3 +365,23 @@ def test_sigterm_stops_the_worker_processes_and_the_sweep_resumes(tmp_path):
     # Nothing finished, nothing broken: the runs are unfinished and resume from their checkpoints.
     runs = collect_runs(out, include_unfinished=True)
     assert set(runs[runs["method"] == "mask_offset"]["status"]) == {"unfinished"}
+
+
+def test_every_method_runs_in_a_sweep(tmp_path):
+    # Each runner gets the same keyword arguments; one that does not take them all failed
+    # only when a sweep reached it (AdvIn did, after the runners gained ``rows``).
+    config = _config(
+        train={**TINY["train"], "epochs": 2},
+        methods={"advpost": {"lr": 0.001}, "advin": {"epochs": 2}},
+        grid=[
+            {"method": ["mask_offset", "advpost", "advin"], "criterion": "eo", "lam": 1.0},
+            {"method": "advin", "criterion": "dp", "lam": 1.0, "tune_fraction": 0.5},
+            {"method": "threshold", "criterion": "eo", "tune_fraction": 0.5},
+            {"method": "erm"},
+        ],
+    )
+    summary = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    runs = collect_runs(tmp_path)
+    assert summary["ran"] == len(config.trials()) == 6
+    assert set(runs["method"]) == {"base", "mask_offset", "advpost", "advin", "threshold", "erm"}
+    assert (runs["status"] == "finished").all() and runs["accuracy"].notna().all()

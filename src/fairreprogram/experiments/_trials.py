@@ -186,6 +186,7 @@ def _adv_in(
     out: Path,
     base_metrics: dict[str, Any],
     sweep: SweepConfig,
+    **_: Any,
 ) -> tuple[nn.Module | None, dict[str, Any]]:
     torch.manual_seed(trial.seed)
     model = task.build_base(sweep.base)

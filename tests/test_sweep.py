@@ -385,3 +385,32 @@ def test_every_method_runs_in_a_sweep(tmp_path):
     assert summary["ran"] == len(config.trials()) == 6
     assert set(runs["method"]) == {"base", "mask_offset", "advpost", "advin", "threshold", "erm"}
     assert (runs["status"] == "finished").all() and runs["accuracy"].notna().all()
+
+
+def test_a_failing_trial_does_not_stop_the_others(tmp_path, monkeypatch):
+    from fairreprogram.experiments import FAILURES_NAME, SweepFailed, _trials
+
+    config = _config(
+        train={**TINY["train"], "epochs": 2},
+        transfer=True,
+        seeds=[0, 1],
+        grid=[{"method": ["mask_offset", "advpost"], "criterion": "eo", "lam": 1.0, "seed": 0}],
+    )
+    real = _trials._RUNNERS["advpost"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(_trials._RUNNERS, "advpost", broken)
+    with pytest.raises(SweepFailed, match=r"1 of 2 trials and transfers failed") as caught:
+        run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    assert [name for name, _ in caught.value.failures] == ["advpost-eo-lam1-s0"]
+    assert "advpost-eo-lam1-s0: RuntimeError: boom" in str(caught.value)
+    assert "raise RuntimeError" in (tmp_path / FAILURES_NAME).read_text()
+    runs = collect_runs(tmp_path, include_unfinished=True).set_index("run_id")
+    assert runs.loc["mask_offset-eo-lam1-s0", "status"] == "finished"  # ran, and got its transfer
+    assert (tmp_path / "runs" / "mask_offset-eo-lam1-s0" / "transfer.json").is_file()
+    assert runs.loc["advpost-eo-lam1-s0", "status"] == "unfinished"
+    monkeypatch.setitem(_trials._RUNNERS, "advpost", real)  # fixed: the rerun runs only what is left
+    summary = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+    assert summary["ran"] == 1 and not (tmp_path / FAILURES_NAME).exists()

@@ -471,7 +471,7 @@ def sweep(
     Writes OUT/sweep.json, OUT/bases/ (one shared base model per seed) and OUT/runs/
     (one run directory per trial); then run `fairreprogram report OUT`.
     """
-    from fairreprogram.experiments import load_sweep_config, run_sweep
+    from fairreprogram.experiments import SweepFailed, load_sweep_config, run_sweep
 
     try:
         parsed = load_sweep_config(config)
@@ -485,7 +485,7 @@ def sweep(
             threads_per_worker=threads,
             progress=not quiet,
         )
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError, SweepFailed) as error:
         _fail(error)
     typer.echo(
         f"{summary['trials']} trials ({summary['ran']} run now) in {summary['wall_time_s']:.0f} s; "

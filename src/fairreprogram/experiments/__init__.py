@@ -12,7 +12,7 @@ from fairreprogram.experiments._analysis import (
     transfer_summary,
 )
 from fairreprogram.experiments._demo import DEMO_KEYS, DEMO_TRIGGER_CONFIG, format_table, run_demo
-from fairreprogram.experiments._execution import BACKENDS, SWEEP_NAME, run_sweep
+from fairreprogram.experiments._execution import BACKENDS, FAILURES_NAME, SWEEP_NAME, SweepFailed, run_sweep
 from fairreprogram.experiments._plots import (
     plot_efficiency,
     plot_group_rates,
@@ -52,6 +52,7 @@ __all__ = [
     "DATA_NAME",
     "DEMO_KEYS",
     "DEMO_TRIGGER_CONFIG",
+    "FAILURES_NAME",
     "METRICS_NAME",
     "REPORT_HTML",
     "REPORT_MARKDOWN",
@@ -59,6 +60,7 @@ __all__ = [
     "SWEEP_NAME",
     "ImageTask",
     "SweepConfig",
+    "SweepFailed",
     "TabularTask",
     "Task",
     "TextTask",

@@ -12,6 +12,11 @@ Backends:
 - ``ray``: the same work as Ray tasks, on a local Ray instance or on the cluster at
   ``address`` (needs the ``ray`` extra). The config is unchanged.
 
+A trial that fails does not stop the others: the sweep runs every trial it can, writes
+the failures' tracebacks to ``failures.log`` in the sweep directory and then raises
+:class:`SweepFailed` naming them (a failed base model stops the sweep after its phase,
+since the trials need it). Fix the cause and run the same command again.
+
 Finished runs are skipped and interrupted ones resume from their checkpoints, so a
 sweep can be stopped (Ctrl-C, or SIGTERM to the sweep's process) and started again.
 Either stops the local worker processes too, mid-epoch if need be: nothing is lost but
@@ -30,6 +35,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,11 +55,18 @@ from fairreprogram.experiments._trials import (
     run_trial,
     trial_run_config,
 )
-from fairreprogram.utils import atomic_write_json, check_choice, check_positive_int, read_json
+from fairreprogram.utils import (
+    atomic_write_json,
+    atomic_write_text,
+    check_choice,
+    check_positive_int,
+    read_json,
+)
 
-__all__ = ["BACKENDS", "SWEEP_NAME", "run_sweep"]
+__all__ = ["BACKENDS", "FAILURES_NAME", "SWEEP_NAME", "SweepFailed", "run_sweep"]
 
 SWEEP_NAME = "sweep.json"
+FAILURES_NAME = "failures.log"
 BACKENDS = ("local", "ray")
 
 _CHANGED = (
@@ -67,6 +80,20 @@ _RAY_UNREACHABLE = (
 )
 
 Job = tuple[str, Callable[..., Any], dict[str, Any]]
+Failure = tuple[str, BaseException]
+
+
+class SweepFailed(RuntimeError):
+    """Some jobs of a sweep failed; ``failures`` holds ``(job name, error)`` pairs."""
+
+    def __init__(self, phase: str, failures: list[Failure], total: int, log: Path) -> None:
+        self.failures = failures
+        lines = [f"{name}: {type(error).__name__}: {error}" for name, error in failures]
+        super().__init__(
+            f"{len(failures)} of {total} {phase} failed (the rest ran; tracebacks in {log}):\n  "
+            + "\n  ".join(lines)
+            + "\nFix the cause and run the same command again: finished runs are skipped."
+        )
 
 
 def _record_sweep(out: Path, config: SweepConfig, command: str) -> None:
@@ -103,19 +130,23 @@ class _LocalBackend:
                 process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, jobs: Sequence[Job], bar: tqdm) -> list[Any]:
+    def run(self, jobs: Sequence[Job], bar: tqdm, failures: list[Failure]) -> list[Any]:
         pool = self.pool
         if pool is None:
             results: list[Any] = []
-            for _, fn, kwargs in jobs:
-                bar.set_postfix(running=1, queued=len(jobs) - len(results) - 1, refresh=True)
-                results.append(fn(**kwargs))
+            for done, (name, fn, kwargs) in enumerate(jobs):
+                bar.set_postfix(running=1, queued=len(jobs) - done - 1, refresh=True)
+                try:
+                    results.append(fn(**kwargs))
+                except Exception as error:  # recorded; the other jobs still run
+                    failures.append((name, error))
                 bar.update(1)
             return results
         futures = {pool.submit(fn, **kwargs): name for name, fn, kwargs in jobs}
         return _drain(
             futures,
             bar,
+            failures,
             workers=self.workers,
             wait=lambda pending: cf.wait(pending, return_when=cf.FIRST_COMPLETED),
         )
@@ -124,11 +155,12 @@ class _LocalBackend:
 def _drain(
     futures: dict[Any, str],
     bar: tqdm,
+    failures: list[Failure],
     *,
     workers: int,
     wait: Callable[[set[Any]], tuple[set[Any], set[Any]]],
 ) -> list[Any]:
-    """Collect results as they finish; the bar shows done, running and queued, with an ETA."""
+    """Collect results as they finish (failures into ``failures``); the bar shows progress."""
     results, pending = [], set(futures)
     while pending:
         bar.set_postfix(
@@ -136,7 +168,10 @@ def _drain(
         )
         done, pending = wait(pending)
         for future in done:
-            results.append(future.result())
+            try:
+                results.append(future.result())
+            except Exception as error:  # recorded; the other jobs still run
+                failures.append((futures[future], error))
             bar.update(1)
     return results
 
@@ -176,7 +211,7 @@ class _RayBackend:
     def __exit__(self, *exc: object) -> None:
         self.ray.shutdown()
 
-    def run(self, jobs: Sequence[Job], bar: tqdm) -> list[Any]:
+    def run(self, jobs: Sequence[Job], bar: tqdm, failures: list[Failure]) -> list[Any]:
         ray = self.ray
         refs = {ray.remote(num_cpus=1)(fn).remote(**kwargs): name for name, fn, kwargs in jobs}
 
@@ -184,7 +219,7 @@ class _RayBackend:
             done, rest = ray.wait(list(pending), num_returns=1)
             return {_RayResult(ray, ref) for ref in done}, set(rest)
 
-        return _drain(refs, bar, workers=self.workers, wait=wait)
+        return _drain(refs, bar, failures, workers=self.workers, wait=wait)
 
 
 class _RayResult:
@@ -212,11 +247,26 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _phase(backend: Any, jobs: list[Job], *, label: str, progress: bool) -> list[Any]:
+def _phase(
+    backend: Any, jobs: list[Job], failures: list[Failure], *, label: str, progress: bool
+) -> list[Any]:
     if not jobs:
         return []
     with tqdm(total=len(jobs), desc=label, unit="run", disable=not progress, dynamic_ncols=True) as bar:
-        return backend.run(jobs, bar)
+        return backend.run(jobs, bar, failures)
+
+
+def _check_failures(root: Path, failures: list[Failure], *, phase: str, total: int) -> None:
+    """Write the tracebacks of ``failures`` to ``failures.log`` and raise :class:`SweepFailed`."""
+    if not failures:
+        return
+    log = root / FAILURES_NAME
+    blocks = [
+        f"== {name}\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        for name, error in failures
+    ]
+    atomic_write_text(log, "\n".join(blocks))
+    raise SweepFailed(phase, failures, total, log)
 
 
 def run_sweep(
@@ -264,7 +314,9 @@ def run_sweep(
             for a in architectures
             if not reuse_finished(base_dir(root, s, a), base_run_config(sweep, s, a))
         ]
-        _phase(engine, base_jobs, label="base models", progress=progress)
+        failures: list[Failure] = []
+        _phase(engine, base_jobs, failures, label="base models", progress=progress)
+        _check_failures(root, failures, phase="base models", total=len(base_jobs))
         trial_jobs: list[Job] = [
             (
                 t.trial_id,
@@ -279,9 +331,14 @@ def run_sweep(
             )
             for t in todo
         ]
-        _phase(engine, trial_jobs, label=f"trials ({len(trials) - len(todo)} done before)", progress=progress)
+        label = f"trials ({len(trials) - len(todo)} done before)"
+        _phase(engine, trial_jobs, failures, label=label, progress=progress)
         transfer_jobs = _transfer_jobs(root, raw, trials, seeds) if sweep.transfer else []
-        _phase(engine, transfer_jobs, label="transfer", progress=progress)
+        _phase(engine, transfer_jobs, failures, label="transfer", progress=progress)
+        _check_failures(
+            root, failures, phase="trials and transfers", total=len(trial_jobs) + len(transfer_jobs)
+        )
+        (root / FAILURES_NAME).unlink(missing_ok=True)  # an earlier run's failures are fixed now
     return {
         "trials": len(trials),
         "ran": len(todo),
@@ -316,7 +373,8 @@ def _transfer_jobs(root: Path, raw: dict[str, Any], trials: list[Trial], seeds: 
     jobs: list[Job] = []
     for trial in trials:
         folder = root / RUNS_DIR / trial.trial_id
-        if _transfers(trial) and not (folder / TRANSFER_NAME).is_file():
+        finished = (folder / "metrics.json").is_file()
+        if _transfers(trial) and finished and not (folder / TRANSFER_NAME).is_file():
             jobs.append(
                 (
                     trial.trial_id,

@@ -11,15 +11,16 @@ finished) says so instead of passing or failing.
 How each target is measured:
 
 - **quality**: the trigger is chosen on the *validation* split, as a user would choose
-  it: among the full-data trigger runs of the sweep's first seed whose validation
-  accuracy is within ``max_drop`` of the base model's, the one with the lowest
-  validation gap. Its *test* accuracy loss and gap reduction are the measured figures.
+  it: among the full-data, tuned (not epoch 0) trigger runs of the sweep's first seed
+  whose validation accuracy is within ``MAX_DROP`` of the base model's, the one with
+  the lowest validation gap. Its *test* accuracy loss and gap reduction are the
+  measured figures.
   The best run chosen on the test split itself is shown beside it, marked as such.
 - **matched accuracy**: from the report's comparison, the lowest test gap that each
-  method's Pareto front reaches at base accuracy minus ``max_drop``.
+  method's Pareto front reaches at base accuracy minus ``MAX_DROP``.
 - **data efficiency**: each method's run at the given share of the tuning set, test
   accuracy and gap against the base model's. It "improves on the base" when it lowers
-  the gap and loses at most ``max_drop`` of accuracy.
+  the gap and loses at most ``MAX_DROP`` of accuracy.
 - **transfer**: the share of the chosen trigger's bias reduction kept on the other
   seed's base model, and the median over all trials that cut their gap by >= 0.01.
 
@@ -85,6 +86,7 @@ def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need
         & (runs["criterion"] == criterion)
         & (runs["tune_fraction"] == 1.0)
         & (runs["degenerate"] == "")
+        & ~runs["untuned"].astype(bool)  # an untrained trigger says nothing about tuning
         & (runs["seed"] == base["seed"])
     ]
     out: dict[str, Any] = {"criterion": criterion, "gap": gap, "required_reduction": need}

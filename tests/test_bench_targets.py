@@ -52,18 +52,27 @@ def test_targets_are_computed_from_the_runs(sweep_dir):
     assert (sweep_dir / "targets.md").read_text().startswith("# Targets: CelebA")
     runs = collect_runs(sweep_dir).set_index("run_id")
     base = runs[(runs["method"] == "base") & (runs["seed"] == 0)].iloc[0]
+    picked = 0
     for quality in result["quality"]:
         gap, pick = quality["gap"], quality["chosen_on_val"]
-        assert pick is not None and runs.loc[pick["run"], "method"] == "mask_offset"
+        # Candidates: tuned full-data trigger runs within the floor on validation.
+        same = runs[(runs["criterion"] == quality["criterion"]) & (runs["method"] == "mask_offset")]
+        eligible = same[
+            (same["tune_fraction"] == 1)
+            & ~same["untuned"]
+            & (same["val_accuracy"] >= base["val_accuracy"] - targets.MAX_DROP)
+        ]
+        if pick is None:
+            assert eligible.empty and quality["verdict"] == "not yet measurable"
+            continue
+        picked += 1
         row = runs.loc[pick["run"]]
-        assert row["val_accuracy"] >= base["val_accuracy"] - targets.MAX_DROP
+        assert pick["run"] in eligible.index and not pick["untuned"]
         assert pick[gap] == pytest.approx(row[gap])
         assert pick["reduction"] == pytest.approx((base[gap] - row[gap]) / base[gap])
-        # No eligible run of the criterion has a lower validation gap.
-        same = runs[(runs["criterion"] == quality["criterion"]) & (runs["method"] == "mask_offset")]
-        eligible = same[(same["tune_fraction"] == 1) & (same["val_accuracy"] >= base["val_accuracy"] - 0.01)]
-        assert row[f"val_{gap}"] == eligible[f"val_{gap}"].min()
+        assert row[f"val_{gap}"] == eligible[f"val_{gap}"].min()  # none eligible is lower
         assert quality["verdict"] in ("met", "missed")
+    assert picked  # this sweep has tuned EO triggers within the floor
     efficiency = result["data_efficiency"]
     assert efficiency["fraction"] == 0.01 and efficiency["runs"] == {}  # no 1% runs here
     assert efficiency["verdict"] == "not yet measurable"
@@ -94,7 +103,7 @@ def test_bootstrap_intervals_for_the_base_and_the_chosen_runs(sweep_dir):
     targets = _load()
     assert targets.main(["celeba", str(sweep_dir), "--bootstrap", "20"]) == 0
     result = json.loads((sweep_dir / "targets.json").read_text())
-    chosen = {q["chosen_on_val"]["run"] for q in result["quality"]}
+    chosen = {q["chosen_on_val"]["run"] for q in result["quality"] if q["chosen_on_val"]}
     intervals = result["bootstrap"]["intervals"]
     assert set(intervals) == {"base-s0", *chosen}
     for gaps in intervals.values():

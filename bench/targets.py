@@ -90,7 +90,11 @@ def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need
         & (runs["seed"] == base["seed"])
     ]
     out: dict[str, Any] = {"criterion": criterion, "gap": gap, "required_reduction": need}
-    out["base"] = {"accuracy": float(base["accuracy"]), gap: float(base[gap])}
+    out["base"] = {
+        "accuracy": float(base["accuracy"]),
+        "balanced_accuracy": float(base["balanced_accuracy"]),
+        **{g: float(base[g]) for g in ("dp_gap", "eo_gap", "fpr_gap")},
+    }
     chosen = _pick(triggers, gap, base["val_accuracy"] - MAX_DROP, "val_")
     oracle = _pick(triggers, gap, base["accuracy"] - MAX_DROP, "")
     for key, row in (("chosen_on_val", chosen), ("best_on_test", oracle)):
@@ -102,8 +106,11 @@ def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need
             "run": row["run_id"],
             "accuracy": float(row["accuracy"]),
             "accuracy_loss": float(base["accuracy"] - row["accuracy"]),
+            "balanced_accuracy": float(row["balanced_accuracy"]),
             gap: float(row[gap]),
             "reduction": float(reduction),
+            # The same run's other gaps, so that one trigger can be read on all of them.
+            "reductions": {g: float((base[g] - row[g]) / base[g]) for g in ("dp_gap", "eo_gap", "fpr_gap")},
             "untuned": bool(row.get("untuned", False)),
         }
     pick = out["chosen_on_val"]
@@ -264,22 +271,28 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def _quality_lines(result: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     lines += ["## Quality (trigger chosen on validation; test figures)", ""]
-    lines += ["| criterion | gap | base | run | accuracy (change) | gap | reduction | needed | verdict |"]
-    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| criterion | gap | base | run | accuracy (change) | bal. acc. | gap | reduction | "
+        "needed | verdict | its DP / EO / FPR cuts |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|---|"]
     for q in result["quality"]:
         gap = q["gap"]
         for key in ("chosen_on_val", "best_on_test"):
             pick = q[key]
             label = "chosen on val" if key == "chosen_on_val" else "best on test (oracle)"
             if pick is None:
-                empty = " – |" * 5
+                empty = " – |" * 7
                 lines.append(f"| {q['criterion']} | {gap} | {_fmt(q['base'][gap])} | – ({label}) |{empty}")
                 continue
             verdict = q["verdict"] if key == "chosen_on_val" else "–"
             lines.append(
                 f"| {q['criterion']} | {gap} | {_fmt(q['base'][gap])} | {pick['run']} ({label}) | "
-                f"{_fmt(pick['accuracy'])} ({-pick['accuracy_loss'] * 100:+.2f} pt) | {_fmt(pick[gap])} | "
-                f"{pick['reduction'] * 100:.1f}% | {q['required_reduction'] * 100:.0f}% | {verdict} |"
+                f"{_fmt(pick['accuracy'])} ({-pick['accuracy_loss'] * 100:+.2f} pt) | "
+                f"{_fmt(pick['balanced_accuracy'])} | {_fmt(pick[gap])} | "
+                f"{pick['reduction'] * 100:.1f}% | {q['required_reduction'] * 100:.0f}% | {verdict} | "
+                + " / ".join(f"{pick['reductions'][g] * 100:.0f}%" for g in ("dp_gap", "eo_gap", "fpr_gap"))
+                + " |"
             )
     return lines
 

@@ -285,6 +285,10 @@ def run_sweep(
     ``bases/`` (one ERM base model per seed, shared by the trials) and ``runs/`` (one run
     directory per trial); with ``transfer: true`` every trigger trial also gets
     ``transfer.json``. Finished runs are skipped; an interrupted run resumes.
+
+    Raises :class:`SweepFailed` after running everything it could when some base models,
+    trials or transfers failed (their tracebacks are in ``out/failures.log``), and
+    ``ValueError`` for a bad config or a sweep directory holding another sweep.
     """
     check_choice("backend", backend, BACKENDS)
     check_positive_int("workers", workers)

@@ -469,7 +469,9 @@ def sweep(
     """Run every trial of a sweep config; finished runs are skipped, interrupted ones resume.
 
     Writes OUT/sweep.json, OUT/bases/ (one shared base model per seed) and OUT/runs/
-    (one run directory per trial); then run `fairreprogram report OUT`.
+    (one run directory per trial); then run `fairreprogram report OUT`. A failing trial
+    does not stop the others: the sweep ends with an error naming it, and its traceback
+    in OUT/failures.log.
     """
     from fairreprogram.experiments import SweepFailed, load_sweep_config, run_sweep
 

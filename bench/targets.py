@@ -40,13 +40,21 @@ from typing import Any
 import pandas as pd
 
 from fairreprogram.engine import evaluate_model
-from fairreprogram.experiments import bias_at_accuracy, build_task, collect_runs, summarize, transfer_summary
-from fairreprogram.experiments._trials import TRANSFER_NAME
+from fairreprogram.experiments import (
+    BASELINE_METHODS,
+    SWEEP_NAME,
+    bias_at_accuracy,
+    build_task,
+    collect_runs,
+    summarize,
+    transfer_summary,
+)
+from fairreprogram.experiments._trials import TRANSFER_NAME, base_dir
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
 from fairreprogram.utils import atomic_write_json, atomic_write_text, read_json
 
-BASELINES = ("erm", "advin", "advpost", "threshold", "base", "transfer_target")
+BASELINES = (*BASELINE_METHODS, "base", "transfer_target")  # every method that is not a trigger
 
 PROFILES: dict[str, dict[str, Any]] = {
     "celeba": {
@@ -202,14 +210,14 @@ def _speed(path: Path) -> dict[str, Any] | None:
 
 def _intervals(sweep: Path, runs: pd.DataFrame, names: list[str], n: int) -> dict[str, dict[str, Any]]:
     """95% bootstrap intervals of the test gaps of runs ``names`` (base models included)."""
-    task = build_task(read_json(sweep / "sweep.json")["config"]["data"])
+    task = build_task(read_json(sweep / SWEEP_NAME)["config"]["data"])
     test = task.dataset("test")
     table = runs.set_index("run_id")
     out = {}
     for name in names:
         path = Path(table.loc[name, "path"])
         if (path / "trigger").is_dir():
-            base = task.load_base(sweep / "bases" / f"base-s{int(table.loc[name, 'seed'])}" / "model")
+            base = task.load_base(base_dir(sweep, int(table.loc[name, "seed"])) / "model")
             model: Any = ReprogrammedModel(
                 Trigger.from_pretrained(path / "trigger", input_shape=task.input_shape), base
             )
@@ -225,10 +233,9 @@ def _intervals(sweep: Path, runs: pd.DataFrame, names: list[str], n: int) -> dic
 def check(profile: str, sweep: Path, *, bootstrap: int = 0) -> dict[str, Any]:
     spec = PROFILES[profile]
     runs = collect_runs(sweep)
-    bases = runs[runs["method"] == "base"].sort_values("seed")
-    trial_seeds = sorted(set(runs.loc[~runs["method"].isin(["base", "transfer_target"]), "seed"].dropna()))
-    base = bases[bases["seed"] == trial_seeds[0]].iloc[0] if trial_seeds else bases.iloc[0]
-    summary = summarize(runs)
+    summary = summarize(runs)  # its base_seeds: the seeds the trials ran on
+    bases = runs[runs["method"] == "base"]
+    base = bases[bases["seed"] == summary["base_seeds"][0]].iloc[0]
     out: dict[str, Any] = {"profile": profile, "title": spec["title"], "sweep": str(sweep)}
     out["runs"] = {"finished": len(runs), "by_method": runs["method"].value_counts().sort_index().to_dict()}
     out["quality"] = [_quality(runs, base, c, g, need) for c, g, need in spec["quality"]]

@@ -256,9 +256,10 @@ def efficiency_families(configs: pd.DataFrame, criterion: Criterion) -> list[tup
     and trigger options; its smaller shares may train for more epochs.
     """
     rows = configs[(configs["criterion"] == criterion.value) & (configs["method"] != "base")]
-    family = "trigger_options" if "trigger_options" in rows else "options"
     lines = []
-    for (method, lam, options), part in rows.groupby(["method", "lam", family], dropna=False, sort=True):
+    for (method, lam, options), part in rows.groupby(
+        ["method", "lam", "trigger_options"], dropna=False, sort=True
+    ):
         if not (part["tune_fraction"] < 1.0).any():
             continue
         label = str(method) + ("" if pd.isna(lam) else f", λ={lam:g}") + (f", {options}" if options else "")

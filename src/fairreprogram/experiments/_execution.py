@@ -43,7 +43,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from fairreprogram._version import __version__
-from fairreprogram.experiments._rundir import reuse_finished
+from fairreprogram.experiments._rundir import is_finished, reuse_finished
 from fairreprogram.experiments._sweep_config import SweepConfig, Trial, load_sweep_config
 from fairreprogram.experiments._trials import (
     RUNS_DIR,
@@ -377,8 +377,7 @@ def _transfer_jobs(root: Path, raw: dict[str, Any], trials: list[Trial], seeds: 
     jobs: list[Job] = []
     for trial in trials:
         folder = root / RUNS_DIR / trial.trial_id
-        finished = (folder / "metrics.json").is_file()
-        if _transfers(trial) and finished and not (folder / TRANSFER_NAME).is_file():
+        if _transfers(trial) and is_finished(folder) and not (folder / TRANSFER_NAME).is_file():
             jobs.append(
                 (
                     trial.trial_id,

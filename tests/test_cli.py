@@ -154,6 +154,22 @@ def test_unfinished_run_resumes_and_other_config_is_refused(csv_path, tmp_path):
     assert other.exit_code == 2 and "different configuration" in other.output
 
 
+def test_a_run_directory_in_use_is_refused_and_left_alone(csv_path, tmp_path):
+    from fairreprogram.utils import directory_lock
+
+    base, rep = tmp_path / "base", tmp_path / "rep"
+    _ok(_base(csv_path, base))
+    with directory_lock(rep, what="run"):  # another reprogram is writing there
+        busy = runner.invoke(app, ["reprogram", "--base", str(base), "--out", str(rep), "--quiet"])
+        assert busy.exit_code == 2 and "is in use by another run" in busy.output
+        assert not (rep / RUN_CONFIG_NAME).exists()
+    before = (base / METRICS_NAME).read_text()
+    with directory_lock(base, what="run"):  # even --overwrite leaves a busy run alone
+        busy = _base(csv_path, base, "--overwrite")
+        assert busy.exit_code == 2 and "is in use by another run" in busy.output
+    assert (base / METRICS_NAME).read_text() == before
+
+
 def test_bad_inputs_give_clear_errors(csv_path, tmp_path):
     missing = runner.invoke(
         app,

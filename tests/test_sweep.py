@@ -97,6 +97,18 @@ def swept(tmp_path_factory):
     return out, summary
 
 
+def test_a_second_sweep_into_a_busy_directory_is_refused_before_writing(tmp_path):
+    from fairreprogram.utils import DirectoryLocked, directory_lock
+
+    # As if the same command were already running:
+    with (
+        directory_lock(tmp_path, what="sweep"),
+        pytest.raises(DirectoryLocked, match="in use by another sweep"),
+    ):
+        run_sweep(_config(), out=tmp_path, workers=1, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == [".lock"]
+
+
 def test_sweep_runs_everything_once_and_resumes(swept):
     out, summary = swept
     assert summary["trials"] == 6 and summary["ran"] == 6 and summary["bases"] == 1

@@ -5,9 +5,12 @@ import pytest
 import torch
 
 from fairreprogram.utils import (
+    LOCK_NAME,
+    DirectoryLocked,
     atomic_write_json,
     check_finite_array,
     check_non_negative,
+    directory_lock,
     load_tensors,
     save_tensors,
 )
@@ -46,3 +49,55 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_directory_lock_refuses_a_second_holder_until_released(tmp_path):
+    import os
+
+    out = tmp_path / "out"
+    with directory_lock(out, what="sweep"):
+        assert out.is_dir()
+        held = rf"out={out} is in use by another sweep \(process {os.getpid()} "
+        with pytest.raises(DirectoryLocked, match=held), directory_lock(out, what="sweep"):
+            pass
+    with directory_lock(out, what="run"):  # released: free again
+        pass
+    (tmp_path / "file").write_text("x")
+    with (
+        pytest.raises(ValueError, match="exists and is not a directory"),
+        directory_lock(tmp_path / "file", what="run"),
+    ):
+        pass
+
+
+def test_directory_lock_dies_with_its_process(tmp_path):
+    import subprocess
+    import sys
+
+    # Another process takes the lock the way directory_lock does, then is killed.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(tmp_path / LOCK_NAME)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.write(fd, f'{os.getpid()}'.encode())\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with (
+            pytest.raises(DirectoryLocked, match=rf"process {holder.pid} holds"),
+            directory_lock(tmp_path, what="run"),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with directory_lock(tmp_path, what="run"):  # no stale lock after the holder died
+        pass

@@ -13,6 +13,7 @@ from fairreprogram.baselines import ERM_DEFAULTS
 from fairreprogram.engine import TrainConfig
 from fairreprogram.metrics import TABLE_KEYS
 from fairreprogram.triggers import available_triggers
+from fairreprogram.utils import DirectoryLocked
 
 __all__ = ["app", "main"]
 
@@ -257,7 +258,7 @@ def train_base(
             overwrite=overwrite,
             progress=not quiet,
         )
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, DirectoryLocked) as error:
         _fail(error)
     _print_split(metrics)
     typer.echo(f"\nwrote {out}")
@@ -406,7 +407,7 @@ def reprogram(
             overwrite=overwrite,
             progress=not quiet,
         )
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, DirectoryLocked) as error:
         _fail(error)
     _print_split(metrics)
     typer.echo(f"\nwrote {out}")
@@ -487,7 +488,9 @@ def sweep(
             threads_per_worker=threads,
             progress=not quiet,
         )
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError, SweepFailed) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ConnectionError) as error:
+        _fail(error)
+    except (SweepFailed, DirectoryLocked) as error:
         _fail(error)
     typer.echo(
         f"{summary['trials']} trials ({summary['ran']} run now) in {summary['wall_time_s']:.0f} s; "

@@ -17,11 +17,13 @@ the failures' tracebacks to ``failures.log`` in the sweep directory and then rai
 :class:`SweepFailed` naming them (a failed base model stops the sweep after its phase,
 since the trials need it). Fix the cause and run the same command again.
 
-Finished runs are skipped and interrupted ones resume from their checkpoints, so a
-sweep can be stopped (Ctrl-C, or SIGTERM to the sweep's process) and started again.
-Either stops the local worker processes too, mid-epoch if need be: nothing is lost but
-the unfinished epochs, and no orphaned worker goes on writing into the sweep. Progress
-shows what is done, running and left, with a time estimate.
+Only one process sweeps into a directory at a time: a second one (the same command
+started twice) is refused before it writes anything. Finished runs are skipped and
+interrupted ones resume from their checkpoints, so a sweep can be stopped (Ctrl-C, or
+SIGTERM to the sweep's process) and started again. Either stops the local worker
+processes too, mid-epoch if need be: nothing is lost but the unfinished epochs, and no
+orphaned worker goes on writing into the sweep. Progress shows what is done, running
+and left, with a time estimate.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from fairreprogram.utils import (
     atomic_write_text,
     check_choice,
     check_positive_int,
+    directory_lock,
     read_json,
 )
 
@@ -287,21 +290,22 @@ def run_sweep(
     ``transfer.json``. Finished runs are skipped; an interrupted run resumes.
 
     Raises :class:`SweepFailed` after running everything it could when some base models,
-    trials or transfers failed (their tracebacks are in ``out/failures.log``), and
-    ``ValueError`` for a bad config or a sweep directory holding another sweep.
+    trials or transfers failed (their tracebacks are in ``out/failures.log``),
+    ``ValueError`` for a bad config or a sweep directory holding another sweep, and
+    :class:`~fairreprogram.utils.DirectoryLocked` while another process sweeps into ``out``.
     """
     check_choice("backend", backend, BACKENDS)
     check_positive_int("workers", workers)
     sweep = config if isinstance(config, SweepConfig) else load_sweep_config(config)
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
     threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
     engine: Any = _LocalBackend(workers) if backend == "local" else _RayBackend(address, workers)
     raw = sweep.to_dict()
     trials = sweep.trials()
     seeds = sorted({t.seed for t in trials} | (set(sweep.seeds) if sweep.transfer else set()))
     tic = time.perf_counter()
-    with _sigterm_as_interrupt(), engine:
+    # The lock comes first: a second sweep into ``out`` is refused before it writes anything.
+    with directory_lock(root, what="sweep"), _sigterm_as_interrupt(), engine:
         _record_sweep(root, sweep, " ".join(["fairreprogram", *sys.argv[1:]]))
         # A finished run of another configuration is refused here, before anything runs.
         todo = [

@@ -28,7 +28,7 @@ from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import FairnessEvaluation
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
-from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
+from fairreprogram.utils import atomic_write_json, directory_lock, peak_memory_mb, read_json
 
 __all__ = [
     "DATA_NAME",
@@ -92,20 +92,21 @@ def train_base_run(
         "model": dict(model_options or {}),
         "train": config.to_dict(),
     }
-    run = prepare_run_dir(out, run_config, overwrite=overwrite)
-    task = build_task(section)
-    task.build_base(dict(model_options or {}))  # refuse bad model options before any training
-    atomic_write_json(
-        run / DATA_NAME,
-        {
-            "data": section,
-            "group_names": task.group_names,
-            "class_names": task.class_names,
-            "input_shape": list(task.input_shape),
-            "feature_names": task.feature_names(),
-        },
-    )
-    return fit_base(task, dict(model_options or {}), config, run, progress=progress)
+    with directory_lock(out, what="run"):
+        run = prepare_run_dir(out, run_config, overwrite=overwrite)
+        task = build_task(section)
+        task.build_base(dict(model_options or {}))  # refuse bad model options before any training
+        atomic_write_json(
+            run / DATA_NAME,
+            {
+                "data": section,
+                "group_names": task.group_names,
+                "class_names": task.class_names,
+                "input_shape": list(task.input_shape),
+                "feature_names": task.feature_names(),
+            },
+        )
+        return fit_base(task, dict(model_options or {}), config, run, progress=progress)
 
 
 def epoch_speed(history: list[dict[str, Any]]) -> float:
@@ -182,20 +183,23 @@ def reprogram_run(
         "train": config.to_dict(),
     }
     new_trigger = task.build_trigger(trigger, model, dict(trigger_options or {}))
-    run = prepare_run_dir(out, run_config, overwrite=overwrite)
-    reprogrammer = Reprogrammer(model, new_trigger, config=config)
-    tic = time.perf_counter()
-    deployed = reprogrammer.fit(task.dataset("tune"), task.dataset("val"), output_dir=run, progress=progress)
-    new_trigger.save_pretrained(run / "trigger")
-    result = reprogrammer.result_
-    metrics = {
-        **split_metrics(deployed, task),
-        "best_epoch": result.best_epoch if result else -1,
-        "trainable_parameters": new_trigger.num_trainable_parameters(),
-        "wall_time_s": time.perf_counter() - tic,
-        "peak_memory_mb": peak_memory_mb(),
-    }
-    finish_run(run, metrics)
+    with directory_lock(out, what="run"):
+        run = prepare_run_dir(out, run_config, overwrite=overwrite)
+        reprogrammer = Reprogrammer(model, new_trigger, config=config)
+        tic = time.perf_counter()
+        deployed = reprogrammer.fit(
+            task.dataset("tune"), task.dataset("val"), output_dir=run, progress=progress
+        )
+        new_trigger.save_pretrained(run / "trigger")
+        result = reprogrammer.result_
+        metrics = {
+            **split_metrics(deployed, task),
+            "best_epoch": result.best_epoch if result else -1,
+            "trainable_parameters": new_trigger.num_trainable_parameters(),
+            "wall_time_s": time.perf_counter() - tic,
+            "peak_memory_mb": peak_memory_mb(),
+        }
+        finish_run(run, metrics)
     return metrics
 
 

@@ -1,9 +1,12 @@
-"""Small shared helpers: atomic artifact I/O and input validation."""
+"""Small shared helpers: atomic artifact I/O, output-directory locks and input validation."""
 
 from fairreprogram.utils._io import (
+    LOCK_NAME,
+    DirectoryLocked,
     atomic_path,
     atomic_write_json,
     atomic_write_text,
+    directory_lock,
     load_tensors,
     read_json,
     save_tensors,
@@ -20,6 +23,8 @@ from fairreprogram.utils._validation import (
 )
 
 __all__ = [
+    "LOCK_NAME",
+    "DirectoryLocked",
     "FairnessWarning",
     "as_class_logits",
     "atomic_path",
@@ -31,6 +36,7 @@ __all__ = [
     "check_non_negative",
     "check_positive_int",
     "check_probability",
+    "directory_lock",
     "load_tensors",
     "peak_memory_mb",
     "read_json",

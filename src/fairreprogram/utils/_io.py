@@ -3,6 +3,9 @@
 Every file is written to a temporary sibling in the same directory and moved into
 place with :func:`os.replace`, which is atomic on POSIX and Windows. A crash or an
 interrupt leaves either the old file or the new one, never a truncated mix.
+
+:func:`directory_lock` keeps two processes from writing into one output directory at
+the same time (say, the same sweep started twice).
 """
 
 from __future__ import annotations
@@ -19,13 +22,67 @@ import torch
 from safetensors.torch import load_file, save_file
 
 __all__ = [
+    "LOCK_NAME",
+    "DirectoryLocked",
     "atomic_path",
     "atomic_write_json",
     "atomic_write_text",
+    "directory_lock",
     "load_tensors",
     "read_json",
     "save_tensors",
 ]
+
+
+LOCK_NAME = ".lock"
+
+_LOCKED = (
+    "out={path} is in use by another {what} (process {pid} holds {lock}); nothing was changed. "
+    "Wait for it to finish or stop it, or choose another output directory."
+)
+_NOT_A_DIR = "out={path} exists and is not a directory; expected a directory path."
+
+
+class DirectoryLocked(RuntimeError):
+    """Another process is writing into the output directory."""
+
+
+@contextlib.contextmanager
+def directory_lock(path: str | os.PathLike[str], *, what: str) -> Iterator[Path]:
+    """Hold an exclusive lock on the directory ``path`` (created if missing) while the block runs.
+
+    A second process that asks for the same directory gets :class:`DirectoryLocked`,
+    naming the process that holds it, before it changes anything. The lock is
+    released when the block ends or its process dies, so an interrupted run leaves
+    no stale lock behind; the empty ``.lock`` file it leaves is harmless. ``what``
+    names the holder's kind in the error ("sweep", "run"). The lock is advisory
+    (``flock``); on a platform without ``fcntl`` the block runs unlocked.
+    """
+    root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise ValueError(_NOT_A_DIR.format(path=root))
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield root
+        return
+    lock = root / LOCK_NAME
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise DirectoryLocked(_LOCKED.format(path=root, what=what, pid=pid, lock=lock)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            yield root
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _umask() -> int:

@@ -24,9 +24,11 @@ How each target is measured:
 - **transfer**: the share of the chosen trigger's bias reduction kept on the other
   seed's base model, and the median over all trials that cut their gap by >= 0.01.
 
-With ``--bootstrap N`` the base model and the chosen runs are evaluated again on the
-test split with N bootstrap resamples, for 95% confidence intervals of their gaps (on
-CelebA the EO gap rests on 44 blond men in the test split).
+With ``--bootstrap N`` the base model is evaluated again on the test split with N
+bootstrap resamples, for 95% intervals of its gaps, and each chosen run (and each data-
+efficiency run) is compared with its seed's base model: every resample scores both on
+the same rows, so the interval is that of the change itself (on CelebA the EO gap rests
+on 44 blond men in the test split, and separate intervals overlap widely).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 
 import pandas as pd
 
-from fairreprogram.engine import evaluate_model
+from fairreprogram.engine import compare_models, evaluate_model
 from fairreprogram.experiments import (
     BASELINE_METHODS,
     SWEEP_NAME,
@@ -75,6 +77,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 MAX_DROP = 0.01
 TRANSFER_SHARE = 0.70
+CHANGE_KEYS = ("accuracy", "dp_gap", "eo_gap", "fpr_gap")  # paired changes that --bootstrap reports
 
 
 def _verdict(ok: bool | None) -> str:
@@ -208,26 +211,57 @@ def _speed(path: Path) -> dict[str, Any] | None:
     return {k: data[k] for k in keep if k in data}
 
 
-def _intervals(sweep: Path, runs: pd.DataFrame, names: list[str], n: int) -> dict[str, dict[str, Any]]:
-    """95% bootstrap intervals of the test gaps of runs ``names`` (base models included)."""
+def _model(sweep: Path, task: Any, row: pd.Series) -> Any:
+    """The run's deployed model: its trigger on its seed's base model, or its own weights."""
+    path = Path(row["path"])
+    if (path / "trigger").is_dir():
+        base = task.load_base(base_dir(sweep, int(row["seed"])) / "model")
+        return ReprogrammedModel(
+            Trigger.from_pretrained(path / "trigger", input_shape=task.input_shape), base
+        )
+    if (path / "model").is_dir():
+        return task.load_base(path / "model")
+    return None  # threshold rules and the like: no model to evaluate again
+
+
+def _bootstrap(sweep: Path, runs: pd.DataFrame, base_id: str, names: list[str], n: int) -> dict[str, Any]:
+    """95% intervals of the base model's test gaps, and paired intervals of each run's change.
+
+    Each of the ``n`` resamples of the test rows scores the base model and the run on the
+    same rows, so the interval is that of the change itself: two separate intervals that
+    overlap do not show that a change is noise.
+    """
     task = build_task(read_json(sweep / SWEEP_NAME)["config"]["data"])
     test = task.dataset("test")
     table = runs.set_index("run_id")
-    out = {}
+    base = _model(sweep, task, table.loc[base_id])
+    alone = evaluate_model(base, test, group_names=task.group_names, n_bootstrap=n, random_state=0)
+    bases = {int(table.loc[base_id, "seed"]): base}
+    changes = {}
     for name in names:
-        path = Path(table.loc[name, "path"])
-        if (path / "trigger").is_dir():
-            base = task.load_base(base_dir(sweep, int(table.loc[name, "seed"])) / "model")
-            model: Any = ReprogrammedModel(
-                Trigger.from_pretrained(path / "trigger", input_shape=task.input_shape), base
-            )
-        elif (path / "model").is_dir():
-            model = task.load_base(path / "model")
-        else:
-            continue  # threshold rules and the like: no model to evaluate again
-        result = evaluate_model(model, test, group_names=task.group_names, n_bootstrap=n, random_state=0)
-        out[name] = {k: list(v) for k, v in result.confidence_intervals.items() if k.endswith("_gap")}
-    return out
+        model = _model(sweep, task, table.loc[name])
+        if model is None:
+            continue
+        seed = int(table.loc[name, "seed"])
+        if seed not in bases:
+            bases[seed] = task.load_base(base_dir(sweep, seed) / "model")
+        result = compare_models(
+            bases[seed], model, test, group_names=task.group_names, n_bootstrap=n, random_state=0
+        )
+        changes[name] = {
+            key: {
+                "change": result.difference[key],
+                "interval": list(result.confidence_intervals[key]),
+                "excludes_zero": result.excludes_zero(key),
+            }
+            for key in CHANGE_KEYS
+        }
+    return {
+        "resamples": n,
+        "base": base_id,
+        "base_intervals": {k: list(v) for k, v in alone.confidence_intervals.items() if k.endswith("_gap")},
+        "changes": changes,
+    }
 
 
 def check(profile: str, sweep: Path, *, bootstrap: int = 0) -> dict[str, Any]:
@@ -261,11 +295,9 @@ def check(profile: str, sweep: Path, *, bootstrap: int = 0) -> dict[str, Any]:
         }
     out["speed"] = _speed(Path(spec["speed"]))
     if bootstrap:
-        picked = [q[key]["run"] for q in out["quality"] for key in ("chosen_on_val",) if q[key]]
-        out["bootstrap"] = {
-            "resamples": bootstrap,
-            "intervals": _intervals(sweep, runs, [str(base["run_id"]), *sorted(set(picked))], bootstrap),
-        }
+        picked = {q["chosen_on_val"]["run"] for q in out["quality"] if q["chosen_on_val"]}
+        picked |= {row["run"] for row in out["data_efficiency"]["runs"].values()}
+        out["bootstrap"] = _bootstrap(sweep, runs, str(base["run_id"]), sorted(picked), bootstrap)
     return out
 
 
@@ -316,9 +348,19 @@ def _extra_lines(result: dict[str, Any]) -> list[str]:
     if result.get("bootstrap"):
         boot = result["bootstrap"]
         lines += ["", f"## 95% bootstrap intervals, test split ({boot['resamples']} resamples)", ""]
-        for run, gaps in boot["intervals"].items():
-            parts = ", ".join(f"{k} [{lo:.3f}, {hi:.3f}]" for k, (lo, hi) in sorted(gaps.items()))
-            lines.append(f"- {run}: {parts}")
+        parts = ", ".join(
+            f"{k} [{lo:.3f}, {hi:.3f}]" for k, (lo, hi) in sorted(boot["base_intervals"].items())
+        )
+        lines += [f"Base model ({boot['base']}): {parts}.", ""]
+        lines += ["Change against the base model, paired (* : the interval excludes 0):", ""]
+        lines += ["| run | " + " | ".join(CHANGE_KEYS) + " |", "|---|" + "---|" * len(CHANGE_KEYS)]
+        for run, keys in boot["changes"].items():
+            cells = [
+                f"{c['change']:+.4f} [{c['interval'][0]:+.3f}, {c['interval'][1]:+.3f}]"
+                + (" *" if c["excludes_zero"] else "")
+                for c in (keys[k] for k in CHANGE_KEYS)
+            ]
+            lines.append(f"| {run} | " + " | ".join(cells) + " |")
     if result.get("speed"):
         lines += ["", "## Speed (from the speed benchmark)", "", f"{result['speed']}"]
     return lines

@@ -99,15 +99,31 @@ def test_data_efficiency_compares_trigger_and_advpost(sweep_dir):
     assert result["verdict"] in ("met", "missed")
 
 
-def test_bootstrap_intervals_for_the_base_and_the_chosen_runs(sweep_dir):
+def test_bootstrap_gives_base_intervals_and_paired_changes(sweep_dir):
+    from fairreprogram.experiments import compare_run
+
     targets = _load()
     assert targets.main(["celeba", str(sweep_dir), "--bootstrap", "20"]) == 0
     result = json.loads((sweep_dir / "targets.json").read_text())
+    boot = result["bootstrap"]
+    assert boot["base"] == "base-s0" and {"dp_gap", "eo_gap"} <= set(boot["base_intervals"])
+    assert all(0 <= low <= high <= 1 for low, high in boot["base_intervals"].values())
     chosen = {q["chosen_on_val"]["run"] for q in result["quality"] if q["chosen_on_val"]}
-    intervals = result["bootstrap"]["intervals"]
-    assert set(intervals) == {"base-s0", *chosen}
-    for gaps in intervals.values():
-        assert {"dp_gap", "eo_gap"} <= set(gaps)
-        assert all(0 <= low <= high <= 1 for low, high in gaps.values())
+    assert set(boot["changes"]) == chosen  # this sweep has no 1% runs
+    runs = collect_runs(sweep_dir).set_index("run_id")
+    base = runs.loc["base-s0"]
+    for name, keys in boot["changes"].items():
+        assert set(keys) == set(targets.CHANGE_KEYS)
+        for key, change in keys.items():
+            assert change["change"] == pytest.approx(runs.loc[name, key] - base[key])
+            low, high = change["interval"]
+            assert low <= change["change"] <= high
+            assert change["excludes_zero"] == (low > 0 or high < 0)
+        # the same paired comparison as the library's, resample for resample
+        same = compare_run(
+            base=sweep_dir / "bases" / "base-s0", trigger=runs.loc[name, "path"], n_bootstrap=20
+        )
+        assert same.confidence_intervals["eo_gap"] == pytest.approx(tuple(keys["eo_gap"]["interval"]))
+    assert "paired" in (sweep_dir / "targets.md").read_text()
     with pytest.raises(SystemExit):
         targets.main(["celeba", str(sweep_dir), "--bootstrap", "-1"])

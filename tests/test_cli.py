@@ -127,6 +127,18 @@ def test_train_reprogram_evaluate_round_trip(csv_path, tmp_path):
     rep_metrics = json.loads((rep / METRICS_NAME).read_text())
     assert saved["overall"]["accuracy"] == pytest.approx(rep_metrics["val"]["overall"]["accuracy"])
     assert saved["confidence_intervals"]
+    compare = ["evaluate", "--base", str(base), "--trigger", str(rep), "--split", "val", "--compare"]
+    out = _ok(runner.invoke(app, [*compare, "--bootstrap", "50", "--json", str(tmp_path / "cmp.json")]))
+    assert "with trigger" in out and "interval of the change" in out
+    assert "50 paired resamples of 60 rows of the val split" in out
+    compared = json.loads((tmp_path / "cmp.json").read_text())
+    base_metrics = json.loads((base / METRICS_NAME).read_text())
+    assert compared["before"]["dp_gap"] == pytest.approx(base_metrics["val"]["overall"]["dp_gap"])
+    assert compared["after"]["dp_gap"] == pytest.approx(rep_metrics["val"]["overall"]["dp_gap"])
+    low, high = compared["confidence_intervals"]["dp_gap"]
+    assert low <= compared["difference"]["dp_gap"] <= high
+    alone = runner.invoke(app, ["evaluate", "--base", str(base), "--compare"])
+    assert alone.exit_code == 2 and "--compare needs --trigger" in alone.output
 
 
 def test_finished_run_is_refused_unless_overwrite(csv_path, tmp_path):

@@ -24,6 +24,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_sco
 from fairreprogram.metrics import (
     METRIC_KEYS,
     FairnessEvaluation,
+    compare_fairness,
     demographic_parity_gap,
     equalized_odds_gap,
     evaluate_fairness,
@@ -430,6 +431,107 @@ def test_bootstrap_intervals():
     assert wide_low <= low <= high <= wide_high
     assert result.overall == evaluate_fairness(**kwargs).overall
     assert evaluate_fairness(**kwargs).confidence_intervals == {}
+
+
+def _flip_some(y_pred, share, seed):
+    rng = np.random.default_rng(seed)
+    flipped = y_pred.copy()
+    rows = rng.random(len(y_pred)) < share
+    flipped[rows] = 1 - flipped[rows]
+    return flipped
+
+
+def test_comparison_points_are_the_two_evaluations_and_their_difference():
+    y_true, before, score, groups = random_binary(4, 2, n=800)
+    after = _flip_some(before, 0.1, seed=1)
+    result = compare_fairness(
+        y_true=y_true,
+        y_pred_before=before,
+        y_pred_after=after,
+        sensitive_features=groups,
+        y_score_before=score,
+        n_bootstrap=0,
+    )
+    assert (
+        result.before
+        == evaluate_fairness(y_true=y_true, y_pred=before, sensitive_features=groups, y_score=score).overall
+    )
+    assert result.after == pytest.approx(
+        evaluate_fairness(y_true=y_true, y_pred=after, sensitive_features=groups).overall, nan_ok=True
+    )
+    for key, change in result.difference.items():
+        assert change == pytest.approx(result.after[key] - result.before[key], nan_ok=True), key
+    assert result.confidence_intervals == {}
+    with pytest.raises(KeyError, match="n_bootstrap > 0"):
+        result.excludes_zero("dp_gap")
+    assert result.relative_change("accuracy") == pytest.approx(
+        result.difference["accuracy"] / result.before["accuracy"]
+    )
+    assert json.loads(json.dumps(result.to_dict(), allow_nan=True))["n_bootstrap"] == 0
+
+
+def test_paired_intervals_are_those_of_the_change():
+    y_true, before, _, groups = random_binary(5, 2, n=2000)
+    same = compare_fairness(
+        y_true=y_true,
+        y_pred_before=before,
+        y_pred_after=before,
+        sensitive_features=groups,
+        n_bootstrap=100,
+        random_state=0,
+    )
+    assert all(low == high == 0.0 for key, (low, high) in same.confidence_intervals.items() if key != "auc")
+    assert not same.excludes_zero("accuracy")
+    # Fix 5% of the wrong predictions: a small but sure gain, which two separate intervals
+    # (each about 4 points wide) cannot show and the paired one does.
+    after = before.copy()
+    wrong = np.flatnonzero(before != y_true)
+    after[wrong[: len(wrong) // 20]] = y_true[wrong[: len(wrong) // 20]]
+    paired = compare_fairness(
+        y_true=y_true,
+        y_pred_before=before,
+        y_pred_after=after,
+        sensitive_features=groups,
+        n_bootstrap=300,
+        random_state=0,
+    )
+    low, high = paired.confidence_intervals["accuracy"]
+    assert 0 < low <= paired.difference["accuracy"] <= high and paired.excludes_zero("accuracy")
+    single = [
+        evaluate_fairness(
+            y_true=y_true, y_pred=p, sensitive_features=groups, n_bootstrap=300, random_state=0
+        ).confidence_intervals["accuracy"]
+        for p in (before, after)
+    ]
+    assert single[0][1] > single[1][0]  # the separate intervals overlap
+    assert high - low < 0.5 * (single[0][1] - single[0][0])  # about a quarter here
+    again = compare_fairness(
+        y_true=y_true,
+        y_pred_before=before,
+        y_pred_after=after,
+        sensitive_features=groups,
+        n_bootstrap=300,
+        random_state=0,
+    )
+    assert again.confidence_intervals == paired.confidence_intervals
+
+
+def test_comparison_docstring_example_and_bad_inputs():
+    result = compare_fairness(
+        y_true=[1, 1, 0, 0, 1, 0],
+        y_pred_before=[1, 1, 0, 1, 0, 0],
+        y_pred_after=[1, 0, 0, 0, 1, 0],
+        sensitive_features=list("aabbab"),
+        n_bootstrap=0,
+    )
+    assert round(result.difference["accuracy"], 4) == 0.1667
+    kwargs = {"y_true": [0, 1, 0, 1], "y_pred_before": [0, 1, 1, 1], "sensitive_features": list("abab")}
+    with pytest.raises(ValueError, match=r"y_pred has 3 rows.*\(checking y_pred_after and y_score_after\)"):
+        compare_fairness(**kwargs, y_pred_after=[0, 1, 1])
+    with pytest.raises(ValueError, match=r"different class sets \(\[0, 1\] and \[0, 1, 2\]\)"):
+        compare_fairness(**kwargs, y_pred_after=[0, 2, 1, 1])
+    with pytest.raises(ValueError, match="n_bootstrap=-1 is not valid"):
+        compare_fairness(**kwargs, y_pred_after=[0, 1, 0, 1], n_bootstrap=-1)
 
 
 def test_bootstrap_without_scores_gives_nan_auc_interval():

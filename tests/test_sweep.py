@@ -126,6 +126,20 @@ def test_sweep_runs_everything_once_and_resumes(swept):
     assert after["test"]["overall"] == before["test"]["overall"]
 
 
+def test_a_sweep_base_and_trial_can_be_evaluated_and_compared(swept):
+    from fairreprogram.experiments import compare_run, evaluate_run
+
+    out, _ = swept
+    trial = out / "runs" / "mask_offset-dp-lam1-s0"
+    saved = json.loads((trial / "metrics.json").read_text())["test"]["overall"]
+    again = evaluate_run(base=out / "bases" / "base-s0", trigger=trial)
+    assert again.overall["dp_gap"] == pytest.approx(saved["dp_gap"])
+    compared = compare_run(base=out / "bases" / "base-s0", trigger=trial, n_bootstrap=20)
+    base = json.loads((out / "bases" / "base-s0" / "metrics.json").read_text())["test"]["overall"]
+    assert compared.before["accuracy"] == pytest.approx(base["accuracy"])
+    assert compared.after["accuracy"] == pytest.approx(saved["accuracy"])
+
+
 def test_finished_runs_of_a_changed_config_are_refused_not_reused(swept):
     out, _ = swept
     changed = _config()

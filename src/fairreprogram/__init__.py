@@ -11,11 +11,12 @@ from fairreprogram.engine import (
     Criterion,
     Reprogrammer,
     TrainConfig,
+    compare_models,
     evaluate_model,
     minmax_step,
 )
 from fairreprogram.estimators import FairReprogramClassifier
-from fairreprogram.metrics import FairnessEvaluation, evaluate_fairness
+from fairreprogram.metrics import FairnessComparison, FairnessEvaluation, compare_fairness, evaluate_fairness
 from fairreprogram.models import MLPClassifier, ReprogrammedModel, ResNetClassifier
 from fairreprogram.triggers import (
     BorderTrigger,
@@ -33,6 +34,7 @@ __all__ = [
     "BorderTrigger",
     "Criterion",
     "FairReprogramClassifier",
+    "FairnessComparison",
     "FairnessEvaluation",
     "FairnessWarning",
     "MLPClassifier",
@@ -47,6 +49,8 @@ __all__ = [
     "__version__",
     "available_triggers",
     "build_trigger",
+    "compare_fairness",
+    "compare_models",
     "evaluate_fairness",
     "evaluate_model",
     "minmax_step",

@@ -300,7 +300,9 @@ def _word_options(allowed: Path | None, init: str | None) -> dict[str, Any]:
 
 @app.command()
 def reprogram(
-    base: Annotated[Path, typer.Option(help="A finished train-base run directory.")],
+    base: Annotated[
+        Path, typer.Option(help="A finished train-base run, or a sweep base model (SWEEP/bases/base-s0).")
+    ],
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
     trigger: Annotated[
         str | None,
@@ -415,32 +417,99 @@ def reprogram(
 
 @app.command()
 def evaluate(
-    base: Annotated[Path, typer.Option(help="A finished train-base run directory.")],
+    base: Annotated[
+        Path, typer.Option(help="A finished train-base run, or a sweep base model (SWEEP/bases/base-s0).")
+    ],
     trigger: Annotated[
         Path | None, typer.Option(help="A saved trigger directory or a reprogram run directory.")
     ] = None,
     split: Annotated[str, typer.Option(help="train, tune, val or test.")] = "test",
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 0,
+    bootstrap: Annotated[
+        int | None,
+        typer.Option(help="Bootstrap resamples for 95% intervals (default: none; 1000 with --compare)."),
+    ] = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="With --trigger: compare with the bare base model; paired intervals of the change.",
+        ),
+    ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the full result as JSON.")
     ] = None,
 ) -> None:
-    """Evaluate a base model, optionally behind a trigger, on one split: accuracy and bias."""
-    from fairreprogram.experiments import evaluate_run, format_table
+    """Evaluate a base model, optionally behind a trigger, on one split: accuracy and bias.
+
+    With --compare, the base model is evaluated with and without the trigger on the same
+    rows; each bootstrap resample scores both, so the interval is that of the change.
+    """
+    from fairreprogram.experiments import compare_run, evaluate_run, format_table
     from fairreprogram.utils import atomic_write_json
 
+    if compare and trigger is None:
+        raise typer.BadParameter("--compare needs --trigger (the trigger to compare with the bare model).")
+    if bootstrap is not None and bootstrap < 0:
+        raise typer.BadParameter(
+            f"{bootstrap} is negative; expected 0 or more resamples.", param_hint="--bootstrap"
+        )
     try:
-        result = evaluate_run(base=base, trigger=trigger, split=split, n_bootstrap=bootstrap)
+        if compare and trigger is not None:
+            result: Any = compare_run(
+                base=base, trigger=trigger, split=split, n_bootstrap=1000 if bootstrap is None else bootstrap
+            )
+        else:
+            result = evaluate_run(base=base, trigger=trigger, split=split, n_bootstrap=bootstrap or 0)
     except (ValueError, TypeError, FileNotFoundError) as error:
         _fail(error)
-    typer.echo(format_table({split: result.overall}, TABLE_KEYS))
-    typer.echo("\nper group:\n" + result.by_group.to_string())
-    for key, (low, high) in result.confidence_intervals.items():
-        if key in TABLE_KEYS:
-            typer.echo(f"{key}: {result.overall[key]:.4f} [{low:.4f}, {high:.4f}]")
+    if compare:
+        _print_comparison(result, split)
+    else:
+        typer.echo(format_table({split: result.overall}, TABLE_KEYS))
+        typer.echo("\nper group:\n" + result.by_group.to_string())
+        for key, (low, high) in result.confidence_intervals.items():
+            if key in TABLE_KEYS:
+                typer.echo(f"{key}: {result.overall[key]:.4f} [{low:.4f}, {high:.4f}]")
     if json_out is not None:
         atomic_write_json(json_out, result.to_dict())
         typer.echo(f"wrote {json_out}")
+
+
+def _print_comparison(result: Any, split: str) -> None:
+    level = f"{result.confidence_level:.0%}"
+    rows = [
+        (
+            "metric",
+            "base",
+            "with trigger",
+            "change",
+            f"{level} interval of the change" if result.n_bootstrap else "",
+        )
+    ]
+    for key in TABLE_KEYS:
+        if key == "n" or key not in result.difference:
+            continue
+        interval = ""
+        if key in result.confidence_intervals:
+            low, high = result.confidence_intervals[key]
+            interval = f"[{low:+.4f}, {high:+.4f}]" + (" *" if result.excludes_zero(key) else "")
+        rows.append(
+            (
+                key,
+                f"{result.before[key]:.4f}",
+                f"{result.after[key]:.4f}",
+                f"{result.difference[key]:+.4f}",
+                interval,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    rows_used = f"{result.before['n']} rows of the {split} split"
+    if result.n_bootstrap:
+        typer.echo(f"* the interval excludes 0 ({result.n_bootstrap} paired resamples of {rows_used})")
+    else:
+        typer.echo(f"({rows_used}; no intervals with --bootstrap 0)")
 
 
 @app.command()

@@ -12,10 +12,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from fairreprogram.engine._batches import ShardedBatchSampler, dataset_lengths, iterate_batches
-from fairreprogram.metrics import FairnessEvaluation, evaluate_fairness
+from fairreprogram.metrics import FairnessComparison, FairnessEvaluation, compare_fairness, evaluate_fairness
 from fairreprogram.utils import as_class_logits, to_device
 
-__all__ = ["evaluate_model", "predict_dataset"]
+__all__ = ["compare_models", "evaluate_model", "predict_dataset"]
 
 
 @torch.no_grad()
@@ -73,13 +73,53 @@ def evaluate_model(
 ) -> FairnessEvaluation:
     """Evaluate accuracy and fairness of ``model`` on a ``(x, y, z)`` dataset."""
     probs, y, z = predict_dataset(model, dataset, batch_size=batch_size, device=device)
-    groups = np.asarray(group_names, dtype=object)[z] if group_names is not None else z
-    score = probs[:, 1] if probs.shape[1] == 2 else probs
+    groups = _group_labels(z, group_names)
+    score = _scores(probs)
     return evaluate_fairness(
         y_true=y,
         y_pred=probs.argmax(axis=1),
         sensitive_features=groups,
         y_score=score,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )
+
+
+def _group_labels(z: np.ndarray, group_names: list[str] | None) -> np.ndarray:
+    return np.asarray(group_names, dtype=object)[z] if group_names is not None else z
+
+
+def _scores(probs: np.ndarray) -> np.ndarray:
+    return probs[:, 1] if probs.shape[1] == 2 else probs
+
+
+def compare_models(
+    before: nn.Module,
+    after: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    batch_size: int = 2048,
+    device: torch.device | str | None = None,
+    group_names: list[str] | None = None,
+    n_bootstrap: int = 1000,
+    random_state: int | None = 0,
+) -> FairnessComparison:
+    """Compare two models on the same ``(x, y, z)`` dataset with a paired bootstrap.
+
+    Typically ``before`` is the frozen base model and ``after`` the same model behind a
+    trigger; the result holds both models' metrics, the change (after minus before)
+    and intervals of the change from resamples that score both models on the same rows
+    (see :func:`fairreprogram.metrics.compare_fairness`).
+    """
+    probs_before, y, z = predict_dataset(before, dataset, batch_size=batch_size, device=device)
+    probs_after, _, _ = predict_dataset(after, dataset, batch_size=batch_size, device=device)
+    return compare_fairness(
+        y_true=y,
+        y_pred_before=probs_before.argmax(axis=1),
+        y_pred_after=probs_after.argmax(axis=1),
+        sensitive_features=_group_labels(z, group_names),
+        y_score_before=_scores(probs_before),
+        y_score_after=_scores(probs_after),
         n_bootstrap=n_bootstrap,
         random_state=random_state,
     )

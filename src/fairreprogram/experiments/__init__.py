@@ -31,6 +31,7 @@ from fairreprogram.experiments._rundir import (
 )
 from fairreprogram.experiments._runs import (
     DATA_NAME,
+    compare_run,
     evaluate_run,
     load_base_run,
     reprogram_run,
@@ -70,6 +71,7 @@ __all__ = [
     "bias_at_accuracy",
     "build_task",
     "collect_runs",
+    "compare_run",
     "degeneracy",
     "efficiency_families",
     "evaluate_run",

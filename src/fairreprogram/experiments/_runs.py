@@ -22,16 +22,23 @@ import torch
 from torch import nn
 
 from fairreprogram.baselines import ERM_DEFAULTS, train_erm
-from fairreprogram.engine import Reprogrammer, TrainConfig, evaluate_model
-from fairreprogram.experiments._rundir import finish_run, prepare_run_dir, read_run
+from fairreprogram.engine import Reprogrammer, TrainConfig, compare_models, evaluate_model
+from fairreprogram.experiments._rundir import (
+    METRICS_NAME,
+    RUN_CONFIG_NAME,
+    finish_run,
+    prepare_run_dir,
+    read_run,
+)
 from fairreprogram.experiments._tasks import Task, build_task
-from fairreprogram.metrics import FairnessEvaluation
+from fairreprogram.metrics import FairnessComparison, FairnessEvaluation
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
 from fairreprogram.utils import atomic_write_json, directory_lock, peak_memory_mb, read_json
 
 __all__ = [
     "DATA_NAME",
+    "compare_run",
     "epoch_speed",
     "evaluate_run",
     "fit_base",
@@ -42,6 +49,7 @@ __all__ = [
 ]
 
 DATA_NAME = "data.json"
+_SWEEP_BASES = ("sweep-base", "sweep-transfer-target")  # the commands of a sweep's base runs
 _NOT_BASE = "base={path} is not a finished train-base run ({missing} is missing); run train-base first."
 _OLD_BASE = (
     "base={path} was written by an older fairreprogram (its data.json has no 'data' section); "
@@ -144,12 +152,18 @@ def fit_base(
 
 
 def load_base_run(base: str | os.PathLike[str]) -> tuple[nn.Module, Task]:
-    """Load the model and re-create the data (as a task) of a finished train-base run."""
+    """Load the model and re-create the data (as a task) of a finished train-base run.
+
+    A sweep's base model (``SWEEP/bases/base-s<seed>``) works too: its ``config.json``
+    carries the sweep's data section.
+    """
     path = Path(base)
-    for name in ("model", DATA_NAME, "metrics.json"):
+    config = path / RUN_CONFIG_NAME
+    swept = config.is_file() and read_json(config).get("command") in _SWEEP_BASES
+    for name in ("model", RUN_CONFIG_NAME if swept else DATA_NAME, METRICS_NAME):
         if not (path / name).exists():
             raise FileNotFoundError(_NOT_BASE.format(path=path, missing=name))
-    saved = read_json(path / DATA_NAME)
+    saved = read_json(config if swept else path / DATA_NAME)
     if "data" not in saved:
         raise ValueError(_OLD_BASE.format(path=path))
     task = build_task(saved["data"])
@@ -203,6 +217,23 @@ def reprogram_run(
     return metrics
 
 
+def _with_trigger(
+    base: str | os.PathLike[str], trigger: str | os.PathLike[str] | None, split: str
+) -> tuple[nn.Module, nn.Module, Task]:
+    """``(base model, base model behind the trigger or itself, task)`` of a base run."""
+    if split not in _SPLITS:
+        raise ValueError(_UNKNOWN_SPLIT.format(split=split, known=list(_SPLITS)))
+    model, task = load_base_run(base)
+    if trigger is None:
+        return model, model, task
+    path = Path(trigger)
+    if (path / "trigger").is_dir():
+        read_run(path)
+        path = path / "trigger"
+    loaded = Trigger.from_pretrained(path, input_shape=task.input_shape)
+    return model, ReprogrammedModel(loaded, model), task
+
+
 def evaluate_run(
     *,
     base: str | os.PathLike[str],
@@ -215,18 +246,32 @@ def evaluate_run(
 
     ``trigger`` is a saved trigger directory or a reprogram run directory.
     """
-    if split not in _SPLITS:
-        raise ValueError(_UNKNOWN_SPLIT.format(split=split, known=list(_SPLITS)))
-    model, task = load_base_run(base)
-    predictor: nn.Module = model
-    if trigger is not None:
-        path = Path(trigger)
-        if (path / "trigger").is_dir():
-            read_run(path)
-            path = path / "trigger"
-        loaded = Trigger.from_pretrained(path, input_shape=task.input_shape)
-        predictor = ReprogrammedModel(loaded, model)
+    _, predictor, task = _with_trigger(base, trigger, split)
     return evaluate_model(
+        predictor,
+        task.dataset(split),
+        group_names=task.group_names,
+        n_bootstrap=n_bootstrap,
+        random_state=seed,
+    )
+
+
+def compare_run(
+    *,
+    base: str | os.PathLike[str],
+    trigger: str | os.PathLike[str],
+    split: str = "test",
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> FairnessComparison:
+    """Compare a base run's model behind a saved trigger with the bare model on one split.
+
+    The change (with trigger minus without) gets paired bootstrap intervals: each
+    resample scores both on the same rows (:func:`fairreprogram.engine.compare_models`).
+    """
+    model, predictor, task = _with_trigger(base, trigger, split)
+    return compare_models(
+        model,
         predictor,
         task.dataset(split),
         group_names=task.group_names,

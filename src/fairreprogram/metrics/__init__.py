@@ -2,10 +2,12 @@
 
 ``evaluate_fairness`` returns a :class:`FairnessEvaluation` with overall metrics
 (fairlearn's max-minus-min gaps and the Fairness Reprogramming paper's sum-of-deviations
-gaps), per-group tables and optional bootstrap intervals. ``docs/metrics.md`` gives the
-formulas.
+gaps), per-group tables and optional bootstrap intervals. ``compare_fairness`` compares
+two models' predictions on the same rows, with paired bootstrap intervals of the change.
+``docs/metrics.md`` gives the formulas.
 """
 
+from fairreprogram.metrics._comparison import FairnessComparison, compare_fairness
 from fairreprogram.metrics._core import METRIC_KEYS, TABLE_KEYS
 from fairreprogram.metrics._evaluation import (
     CONVENTIONS,
@@ -22,7 +24,9 @@ __all__ = [
     "GROUP_SEPARATOR",
     "METRIC_KEYS",
     "TABLE_KEYS",
+    "FairnessComparison",
     "FairnessEvaluation",
+    "compare_fairness",
     "demographic_parity_gap",
     "equalized_odds_gap",
     "evaluate_fairness",

@@ -297,16 +297,13 @@ def _evaluate(
         messages += _auc_messages(inputs, counts, ranks.class_indices, auc_per_class)
     intervals: dict[str, tuple[float, float]] = {}
     if n_bootstrap > 0:
-        intervals, notes = _bootstrap(
-            keys=keys,
-            ranks=ranks,
-            interest=interest,
+        (draws,) = draw_metrics(
+            [(keys, ranks, interest)],
             n=inputs.n_samples,
             n_bootstrap=n_bootstrap,
-            confidence_level=confidence_level,
             rng=np.random.default_rng(random_state),
-            point=overall,
         )
+        intervals, notes = percentile_intervals(draws, overall, confidence_level)
         messages += notes
     for message in messages:
         warnings.warn(message, FairnessWarning, stacklevel=3)
@@ -438,30 +435,45 @@ def _tables(
     return by_group, by_group_label, by_group_class
 
 
-def _bootstrap(
-    *,
-    keys: CountKeys,
-    ranks: AucRanks | None,
-    interest: np.ndarray,
-    n: int,
-    n_bootstrap: int,
-    confidence_level: float,
-    rng: np.random.Generator,
-    point: dict[str, float],
-) -> tuple[dict[str, tuple[float, float]], list[str]]:
-    """Percentile-bootstrap intervals of the scalar metrics, resampling rows."""
-    names = [key for key in METRIC_KEYS if key != "n"]
-    draws = np.empty((n_bootstrap, len(names)))
+Evaluator = tuple[CountKeys, AucRanks | None, np.ndarray]
+"""What one set of predictions needs for resampled metrics: count keys, AUC ranks, classes."""
+
+
+def draw_metrics(
+    evaluators: list[Evaluator], *, n: int, n_bootstrap: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Scalar metrics of each evaluator on the same ``n_bootstrap`` row resamples.
+
+    Returns one ``(n_bootstrap, len(names))`` array per evaluator, columns in
+    :func:`resampled_names` order; resample ``b`` is the same rows for every evaluator,
+    so differences between them are paired.
+    """
+    names = resampled_names()
+    draws = [np.empty((n_bootstrap, len(names))) for _ in evaluators]
     for b in range(n_bootstrap):
         # a resample as row multiplicities keeps every table a weighted bincount
         weights = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(np.float64)
-        auc = ranks.auc(weights) if ranks is not None else math.nan
-        values = scalar_metrics(keys.counts(weights), classes_of_interest=interest, auc=auc)
-        draws[b] = [values[name] for name in names]
+        for table, (keys, ranks, interest) in zip(draws, evaluators, strict=True):
+            auc = ranks.auc(weights) if ranks is not None else math.nan
+            values = scalar_metrics(keys.counts(weights), classes_of_interest=interest, auc=auc)
+            table[b] = [values[name] for name in names]
+    return draws
+
+
+def resampled_names() -> list[str]:
+    """The metric keys that get bootstrap intervals (all but ``n``)."""
+    return [key for key in METRIC_KEYS if key != "n"]
+
+
+def percentile_intervals(
+    draws: np.ndarray, point: dict[str, float], confidence_level: float
+) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Percentile intervals of each column of ``draws``, and notes on undefined resamples."""
+    n_bootstrap = draws.shape[0]
     tail = (1.0 - confidence_level) / 2.0
     intervals: dict[str, tuple[float, float]] = {}
     messages: list[str] = []
-    for j, name in enumerate(names):
+    for j, name in enumerate(resampled_names()):
         finite = draws[~np.isnan(draws[:, j]), j]
         if finite.size == 0:
             intervals[name] = (math.nan, math.nan)

@@ -111,7 +111,8 @@ def test_soft_trigger_stays_on_the_simplex_and_never_uses_special_tokens(text_mo
     vocab = text_model.tokenizer.get_vocab()
     for token in SPECIAL:
         assert torch.all(probs[:, vocab[token]] == 0), token
-    restricted = text_model.build_trigger("hard", num_tokens=2, allowed_words=["good", "bad", "notaword"])
+    with pytest.warns(UserWarning, match=r"\['notaword'\] are not single tokens in this vocabulary"):
+        restricted = text_model.build_trigger("hard", num_tokens=2, allowed_words=["good", "bad", "notaword"])
     assert set(restricted.tokens()) <= {"good", "bad"}
 
 

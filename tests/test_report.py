@@ -116,6 +116,17 @@ def test_report_flags_a_degenerate_run(sweep_dir, tmp_path):
     assert html_path.parent == copy
 
 
+def test_report_shows_a_spread_only_over_several_seeds(sweep_dir, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    shutil.rmtree(copy / "runs" / "advpost-dp-lam1-s1")  # advpost is left with one seed
+    md = write_report(copy)[1].read_text(encoding="utf-8")
+    results = md[md.index("## Results per method") : md.index("\n## ", md.index("## Results per method") + 1)]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in results.splitlines() if line.startswith("| ")}
+    assert "±" not in rows["advpost"] and "| 1 |" in rows["advpost"]
+    assert "±" in rows["mask_offset"] and "| 2 |" in rows["mask_offset"]
+
+
 def test_report_flags_untuned_runs_and_shows_words_and_efficiency(sweep_dir, tmp_path):
     copy = tmp_path / "sweep"
     shutil.copytree(sweep_dir, copy)

@@ -155,7 +155,10 @@ def _config_table(rows: pd.DataFrame, caption: str) -> _Table:
         lam = _MISSING if pd.isna(row["lam"]) else f"{row['lam']:g}"
         cells = [row["method"], _flags(row), lam, f"{row['tune_fraction']:g}", _text(row["options"])]
         cells.append(str(row["seeds"]))
-        cells += [f"{_num(row[k])} ± {_num(row[k + '_std'])}" for k, _ in _METRIC_COLUMNS]
+        if row["seeds"] > 1:
+            cells += [f"{_num(row[k])} ± {_num(row[k + '_std'])}" for k, _ in _METRIC_COLUMNS]
+        else:  # one seed has no spread to show
+            cells += [_num(row[k]) for k, _ in _METRIC_COLUMNS]
         cells += [_count(row["trainable_parameters"]), _num(row["wall_time_s"], 2)]
         cells += [_count(row["examples_per_second"]), _count(row["peak_memory_mb"])]
         table.rows.append(cells)
@@ -171,8 +174,9 @@ def _results_section(summary: Mapping[str, Any]) -> _Section:
     configs = summary["configs"].sort_values(["method", "lam", "tune_fraction"], na_position="first")
     section = _Section("Results per method and criterion")
     section.text(
-        "Test metrics, mean ± standard deviation over seeds. Gaps in two conventions: fairlearn's "
-        "(largest minus smallest group rate) and the paper's (sum of deviations). Rows marked "
+        "Test metrics, mean ± standard deviation over seeds (the value alone for one seed). Gaps in "
+        "two conventions: fairlearn's (largest minus smallest group rate) and the paper's (sum of "
+        "deviations). Rows marked "
         f"{_DEGENERATE_FLAG.format(reason='…')!r} predict one class for everyone or for a whole group "
         "in at least one seed; they are left off every front. The threshold optimizer needs the "
         f"sensitive attribute Z at inference ({_Z_FLAG!r})."

@@ -21,6 +21,9 @@ How each target is measured:
 - **data efficiency**: each method's run at the given share of the tuning set, test
   accuracy and gap against the base model's. It "improves on the base" when it lowers
   the gap and loses at most ``MAX_DROP`` of accuracy.
+- **how a cut was made**: for each chosen run, the test rate behind its gap per group
+  (selection rate, TPR or FPR), before and after, and whether the cut "levels down":
+  the better-off group lost more than the worse-off group gained.
 - **transfer**: the share of the chosen trigger's bias reduction kept on the other
   seed's base model, and the median over all trials that cut their gap by >= 0.01.
 
@@ -91,6 +94,46 @@ def _pick(rows: pd.DataFrame, gap: str, accuracy_floor: float, prefix: str) -> p
     return close.loc[close[f"{prefix}{gap}"].idxmin()]
 
 
+def _how_cut(base: pd.Series, row: pd.Series, gap: str) -> dict[str, Any]:
+    """Per-group test rates behind a gap, before and after, and whether the cut levels down.
+
+    The rate is the one the gap measures (selection rate for DP; TPR or FPR for EO,
+    whichever gap is larger for the base model; FPR for the FPR gap). A cut "levels
+    down" when the better-off group lost more than the worse-off group gained: for the
+    TPR and the selection rate the better-off group has the higher rate, for the FPR
+    the lower one.
+    """
+    tests = {
+        name: read_json(Path(source["path"]) / "metrics.json")["test"]
+        for name, source in (("before", base), ("after", row))
+    }
+    overall = tests["before"]["overall"]
+    if gap == "dp_gap":
+        rate = "selection_rate"
+    elif gap == "fpr_gap" or overall["fpr_gap"] > overall["tpr_gap"]:
+        rate = "fpr"
+    else:
+        rate = "tpr"
+    rates = {
+        name: {str(g["group"]): float(g[rate]) for g in test["by_group"]} for name, test in tests.items()
+    }
+    sign = -1.0 if rate == "fpr" else 1.0  # +: a rise is good for the group
+    before = rates["before"]
+    better = max(before, key=lambda g: sign * before[g])
+    worse = min(before, key=lambda g: sign * before[g])
+    lost = sign * (before[better] - rates["after"][better])
+    gained = sign * (rates["after"][worse] - before[worse])
+    return {
+        "rate": rate,
+        "groups": {g: [before[g], rates["after"][g]] for g in before},
+        "better_off": better,
+        "worse_off": worse,
+        "better_off_loss": float(lost),
+        "worse_off_gain": float(gained),
+        "levels_down": bool(lost > gained),
+    }
+
+
 def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need: float) -> dict[str, Any]:
     triggers = runs[
         ~runs["method"].isin(BASELINES)
@@ -123,6 +166,7 @@ def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need
             # The same run's other gaps, so that one trigger can be read on all of them.
             "reductions": {g: float((base[g] - row[g]) / base[g]) for g in ("dp_gap", "eo_gap", "fpr_gap")},
             "untuned": bool(row.get("untuned", False)),
+            "how": _how_cut(base, row, gap),
         }
     pick = out["chosen_on_val"]
     if pick is None:
@@ -166,6 +210,7 @@ def _efficiency(runs: pd.DataFrame, base: pd.Series, fraction: float) -> dict[st
             "eo_gap": row["eo_gap"],
             "eo_gap_change": gap_change,
             "improves_on_base": bool(gap_change < 0 and acc_change >= -MAX_DROP and not row["degenerate"]),
+            "how": _how_cut(base, pd.Series(row), "eo_gap"),
         }
     triggers = [v for m, v in rows.items() if m not in BASELINES]
     ok = None
@@ -333,7 +378,24 @@ def _quality_lines(result: dict[str, Any]) -> list[str]:
                 + " / ".join(f"{pick['reductions'][g] * 100:.0f}%" for g in ("dp_gap", "eo_gap", "fpr_gap"))
                 + " |"
             )
+    lines += ["", "How each cut was made (test rate per group, base → run):", ""]
+    for q in result["quality"]:
+        for key in ("chosen_on_val", "best_on_test"):
+            if q[key]:
+                label = "chosen on val" if key == "chosen_on_val" else "best on test"
+                lines.append(f"- {q['gap']}, {q[key]['run']} ({label}): {_how_text(q[key]['how'])}")
     return lines
+
+
+def _how_text(how: dict[str, Any]) -> str:
+    parts = ", ".join(f"{g} {a:.3f} → {b:.3f}" for g, (a, b) in how["groups"].items())
+    if how["better_off_loss"] == how["worse_off_gain"] == 0:
+        verdict = "unchanged"
+    elif how["levels_down"]:
+        verdict = f"levels down ({how['better_off']} lost more than {how['worse_off']} gained)"
+    else:
+        verdict = f"{how['worse_off']} gained at least what {how['better_off']} lost"
+    return f"{how['rate']}: {parts}; {verdict}"
 
 
 def _extra_lines(result: dict[str, Any]) -> list[str]:
@@ -379,9 +441,10 @@ def to_markdown(result: dict[str, Any]) -> str:
     lines.append(f"Base EO gap {_fmt(eff['base_eo_gap'])}.")
     for method, row in sorted(eff["runs"].items()):
         lines.append(
-            f"- {method}: {row['tune_examples']} examples, accuracy {_fmt(row['accuracy'])} "
+            f"- {method}: {_fmt(row['tune_examples'], 0)} examples, accuracy {_fmt(row['accuracy'])} "
             f"({row['accuracy_change'] * 100:+.2f} pt), EO gap {_fmt(row['eo_gap'])} "
-            f"({row['eo_gap_change']:+.4f}); improves on base: {row['improves_on_base']}"
+            f"({row['eo_gap_change']:+.4f}); improves on base: {row['improves_on_base']}; "
+            + _how_text(row["how"])
         )
     lines.append(f"- verdict: {eff['verdict']}")
     tr = result["transfer"]

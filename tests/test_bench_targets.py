@@ -71,6 +71,21 @@ def test_targets_are_computed_from_the_runs(sweep_dir):
         assert pick[gap] == pytest.approx(row[gap])
         assert pick["reduction"] == pytest.approx((base[gap] - row[gap]) / base[gap])
         assert row[f"val_{gap}"] == eligible[f"val_{gap}"].min()  # none eligible is lower
+        how = pick["how"]  # the per-group rates behind the cut, read from both runs' metrics
+        overall = json.loads((Path(base["path"]) / "metrics.json").read_text())["test"]["overall"]
+        rate = {"dp_gap": "selection_rate"}.get(
+            gap, "fpr" if overall["fpr_gap"] > overall["tpr_gap"] else "tpr"
+        )
+        assert how["rate"] == rate
+        for name, source in ((0, base), (1, row)):
+            groups = json.loads((Path(source["path"]) / "metrics.json").read_text())["test"]["by_group"]
+            assert {g["group"]: g[rate] for g in groups} == {k: v[name] for k, v in how["groups"].items()}
+        sign = -1 if rate == "fpr" else 1
+        better, worse = how["better_off"], how["worse_off"]
+        assert sign * how["groups"][better][0] >= sign * how["groups"][worse][0]
+        lost = sign * (how["groups"][better][0] - how["groups"][better][1])
+        gained = sign * (how["groups"][worse][1] - how["groups"][worse][0])
+        assert how["levels_down"] == (lost > gained)
         assert quality["verdict"] in ("met", "missed")
     assert picked  # this sweep has tuned EO triggers within the floor
     efficiency = result["data_efficiency"]

@@ -171,7 +171,7 @@ def test_report_on_an_empty_directory_raises(tmp_path):
 # Plot unit tests on a hand-made runs table (no training).
 
 
-def _run(method, criterion, lam, seed, accuracy, gap, *, fraction=1.0, degenerate="", options=""):
+def _run(method, criterion, lam, seed, accuracy, gap, *, fraction=1.0, degenerate="", options="", family=""):
     row = {
         "run_id": f"{method}-{criterion}-{lam}-{fraction}-s{seed}",
         "path": "",
@@ -182,6 +182,7 @@ def _run(method, criterion, lam, seed, accuracy, gap, *, fraction=1.0, degenerat
         "tune_fraction": fraction,
         "options": options,
         "trigger_options": "",
+        "family_options": family,
     }
     for prefix in ("", "val_"):
         row.update({prefix + k: 0.5 for k in TABLE_KEYS})
@@ -219,6 +220,11 @@ def summary():
             )
             for s in (0, 1)
         ]
+    # Same method and lambda on all the data, but another accuracy floor: not in the family.
+    floor = "max_accuracy_drop=0.04"
+    rows += [
+        _run("mask_offset", "equalized_odds", 1.0, s, 0.7, 0.1, options=floor, family=floor) for s in (0, 1)
+    ]
     rows.append(_run("base", None, None, 2, 0.60, 0.90))  # only a transfer target: not the reference
     return summarize(pd.DataFrame(rows))
 
@@ -228,6 +234,7 @@ def test_summary_reference_and_efficiency_families(summary):
     families = efficiency_families(summary["configs"], Criterion.EQUALIZED_ODDS)
     assert [(label, method) for label, method, _ in families] == [("mask_offset, λ=1", "mask_offset")]
     assert families[0][2]["tune_fraction"].tolist() == [0.01, 0.1, 0.5, 1.0]
+    assert families[0][2]["options"].tolist()[-1] == ""  # the full-data run of the same options
     assert efficiency_families(summary["configs"], Criterion.DEMOGRAPHIC_PARITY) == []
 
 

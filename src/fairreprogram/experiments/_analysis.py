@@ -88,8 +88,11 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
 
     Columns: ``run_id``, ``path``, ``method``, ``criterion``, ``lam``, ``seed``,
     ``tune_fraction``, ``options`` (trigger and training overrides), ``trigger_options``
-    (the trigger's alone), every key of :data:`~fairreprogram.metrics.TABLE_KEYS` (test
-    split), the same with a ``val_`` prefix, ``trainable_parameters``, ``tune_examples``,
+    (the trigger's alone), ``family_options`` (``options`` without the step budget,
+    ``epochs`` and ``validate_every``, which smaller shares of the tuning split may
+    raise; runs that differ only in share and budget form a data-efficiency family),
+    every key of :data:`~fairreprogram.metrics.TABLE_KEYS` (test split), the same with
+    a ``val_`` prefix, ``trainable_parameters``, ``tune_examples``,
     ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``best_epoch`` (the
     selected epoch, NaN when there is none), ``untuned`` (an adversarial or trigger run
     that kept epoch 0, its untrained starting point, because no trained epoch met the
@@ -121,6 +124,7 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
             "tune_fraction": trial.get("tune_fraction", 1.0),
             "options": _options_label(trial),
             "trigger_options": _options_label({"trigger_options": trial.get("trigger_options", {})}),
+            "family_options": _options_label(trial, skip=_STEP_BUDGET),
         }
         for split, prefix in (("test", ""), ("val", "val_")):
             overall = metrics.get(split, {}).get("overall", {})
@@ -151,9 +155,13 @@ _NOT_TUNED = ("base", "erm", "threshold", "transfer_target", "run")
 """Methods without tuning epochs, for which epoch 0 means nothing."""
 
 
-def _options_label(trial: dict[str, Any]) -> str:
+_STEP_BUDGET = ("epochs", "validate_every")
+"""Training overrides that set how long a run trains, not what it trains."""
+
+
+def _options_label(trial: dict[str, Any], skip: tuple[str, ...] = ()) -> str:
     parts = [f"{k}={v}" for k, v in sorted(trial.get("trigger_options", {}).items())]
-    parts += [f"{k}={v}" for k, v in sorted(trial.get("train", {}).items())]
+    parts += [f"{k}={v}" for k, v in sorted(trial.get("train", {}).items()) if k not in skip]
     return ",".join(parts)
 
 
@@ -253,12 +261,12 @@ def efficiency_families(configs: pd.DataFrame, criterion: Criterion) -> list[tup
     """``(label, method, rows by tune_fraction)`` per family of ``criterion`` with a fraction < 1.
 
     ``configs`` is :func:`summarize`'s ``configs`` table. A family shares method, lambda
-    and trigger options; its smaller shares may train for more epochs.
+    and options (``family_options``): its smaller shares may only train for more epochs.
     """
     rows = configs[(configs["criterion"] == criterion.value) & (configs["method"] != "base")]
     lines = []
     for (method, lam, options), part in rows.groupby(
-        ["method", "lam", "trigger_options"], dropna=False, sort=True
+        ["method", "lam", "family_options"], dropna=False, sort=True
     ):
         if not (part["tune_fraction"] < 1.0).any():
             continue
@@ -272,6 +280,8 @@ def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     frame = runs.fillna({"criterion": "", "lam": -1.0, "options": ""})
     if "trigger_options" not in frame:  # tables from before the column existed
         frame["trigger_options"] = frame["options"]
+    if "family_options" not in frame:
+        frame["family_options"] = frame["trigger_options"]
     if "untuned" not in frame:
         frame["untuned"] = False
     if "tune_examples" not in frame:
@@ -294,6 +304,7 @@ def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         uses_z_at_inference=("uses_z_at_inference", "max"),
         untuned=("untuned", "max"),
         trigger_options=("trigger_options", "first"),
+        family_options=("family_options", "first"),
     )
     out = pd.concat([mean, std, extra], axis=1).reset_index()
     out["criterion"] = out["criterion"].replace("", None)

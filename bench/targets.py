@@ -1,6 +1,7 @@
 """Check a finished (or partly finished) benchmark sweep against its issue's targets.
 
     python bench/targets.py celeba bench/results/celeba-sweep
+    python bench/targets.py celeba-smiling bench/results/celeba-smiling
     python bench/targets.py gab bench/results/gab-sweep
 
 Reads the sweep's run directories (and the speed benchmark's ``speed.json`` when it is
@@ -69,6 +70,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "speed": "bench/results/celeba-speed/speed.json",
         # The original repository's patch trigger on the same data at 32 px (issue 4).
         "original": {"accuracy": 0.912, "dp_gap": 0.088, "eo_gap": 0.346},
+    },
+    # The second CelebA task (one lambda per method, one seed): the quality targets only.
+    "celeba-smiling": {
+        "title": "CelebA Smiling vs Male (issue 4, second task)",
+        "quality": [("equalized_odds", "eo_gap", 0.30), ("demographic_parity", "dp_gap", 0.30)],
+        "efficiency_fraction": 0.01,
+        "speed": None,
+        "original": None,
     },
     "gab": {
         "title": "Gab hate speech vs identity mention (issue 5)",
@@ -338,7 +347,7 @@ def check(profile: str, sweep: Path, *, bootstrap: int = 0) -> dict[str, Any]:
             "runs_better_in_accuracy_and_eo": sorted(better["run_id"]),
             "verdict": _verdict(bool(len(better)) if len(triggers) else None),
         }
-    out["speed"] = _speed(Path(spec["speed"]))
+    out["speed"] = _speed(Path(spec["speed"])) if spec["speed"] else None
     if bootstrap:
         picked = {q["chosen_on_val"]["run"] for q in out["quality"] if q["chosen_on_val"]}
         picked |= {row["run"] for row in out["data_efficiency"]["runs"].values()}
@@ -393,6 +402,8 @@ def _how_text(how: dict[str, Any]) -> str:
         verdict = "unchanged"
     elif how["levels_down"]:
         verdict = f"levels down ({how['better_off']} lost more than {how['worse_off']} gained)"
+    elif how["better_off_loss"] <= 0 and how["worse_off_gain"] >= 0:
+        verdict = f"both groups better off, {how['worse_off']} by more"
     else:
         verdict = f"{how['worse_off']} gained at least what {how['better_off']} lost"
     return f"{how['rate']}: {parts}; {verdict}"

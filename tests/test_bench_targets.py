@@ -142,3 +142,12 @@ def test_bootstrap_gives_base_intervals_and_paired_changes(sweep_dir):
     assert "paired" in (sweep_dir / "targets.md").read_text()
     with pytest.raises(SystemExit):
         targets.main(["celeba", str(sweep_dir), "--bootstrap", "-1"])
+
+
+def test_the_second_celeba_task_checks_quality_only(sweep_dir):
+    targets = _load()
+    assert targets.main(["celeba-smiling", str(sweep_dir)]) == 0
+    result = json.loads((sweep_dir / "targets.json").read_text())
+    assert result["title"].startswith("CelebA Smiling")
+    assert "original_code" not in result and result["speed"] is None
+    assert [q["gap"] for q in result["quality"]] == ["eo_gap", "dp_gap"]

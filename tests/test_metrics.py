@@ -472,14 +472,18 @@ def test_comparison_points_are_the_two_evaluations_and_their_difference():
 
 def test_paired_intervals_are_those_of_the_change():
     y_true, before, _, groups = random_binary(5, 2, n=2000)
-    same = compare_fairness(
-        y_true=y_true,
-        y_pred_before=before,
-        y_pred_after=before,
-        sensitive_features=groups,
-        n_bootstrap=100,
-        random_state=0,
-    )
+
+    def compare(after, n_bootstrap):
+        return compare_fairness(
+            y_true=y_true,
+            y_pred_before=before,
+            y_pred_after=after,
+            sensitive_features=groups,
+            n_bootstrap=n_bootstrap,
+            random_state=0,
+        )
+
+    same = compare(before, 100)
     assert all(low == high == 0.0 for key, (low, high) in same.confidence_intervals.items() if key != "auc")
     assert not same.excludes_zero("accuracy")
     # Fix 5% of the wrong predictions: a small but sure gain, which two separate intervals
@@ -487,14 +491,7 @@ def test_paired_intervals_are_those_of_the_change():
     after = before.copy()
     wrong = np.flatnonzero(before != y_true)
     after[wrong[: len(wrong) // 20]] = y_true[wrong[: len(wrong) // 20]]
-    paired = compare_fairness(
-        y_true=y_true,
-        y_pred_before=before,
-        y_pred_after=after,
-        sensitive_features=groups,
-        n_bootstrap=300,
-        random_state=0,
-    )
+    paired = compare(after, 300)
     low, high = paired.confidence_intervals["accuracy"]
     assert 0 < low <= paired.difference["accuracy"] <= high and paired.excludes_zero("accuracy")
     single = [
@@ -505,15 +502,7 @@ def test_paired_intervals_are_those_of_the_change():
     ]
     assert single[0][1] > single[1][0]  # the separate intervals overlap
     assert high - low < 0.5 * (single[0][1] - single[0][0])  # about a quarter here
-    again = compare_fairness(
-        y_true=y_true,
-        y_pred_before=before,
-        y_pred_after=after,
-        sensitive_features=groups,
-        n_bootstrap=300,
-        random_state=0,
-    )
-    assert again.confidence_intervals == paired.confidence_intervals
+    assert compare(after, 300).confidence_intervals == paired.confidence_intervals
 
 
 def test_comparison_docstring_example_and_bad_inputs():

@@ -487,7 +487,7 @@ def _print_comparison(result: Any, split: str) -> None:
         )
     ]
     for key in TABLE_KEYS:
-        if key == "n" or key not in result.difference:
+        if key not in result.difference:
             continue
         interval = ""
         if key in result.confidence_intervals:

@@ -158,12 +158,12 @@ def load_base_run(base: str | os.PathLike[str]) -> tuple[nn.Module, Task]:
     carries the sweep's data section.
     """
     path = Path(base)
-    config = path / RUN_CONFIG_NAME
-    swept = config.is_file() and read_json(config).get("command") in _SWEEP_BASES
+    config = read_json(path / RUN_CONFIG_NAME) if (path / RUN_CONFIG_NAME).is_file() else {}
+    swept = config.get("command") in _SWEEP_BASES
     for name in ("model", RUN_CONFIG_NAME if swept else DATA_NAME, METRICS_NAME):
         if not (path / name).exists():
             raise FileNotFoundError(_NOT_BASE.format(path=path, missing=name))
-    saved = read_json(config if swept else path / DATA_NAME)
+    saved = config if swept else read_json(path / DATA_NAME)
     if "data" not in saved:
         raise ValueError(_OLD_BASE.format(path=path))
     task = build_task(saved["data"])

@@ -152,6 +152,24 @@ def test_report_flags_untuned_runs_and_shows_words_and_efficiency(sweep_dir, tmp
     assert [row.split(" | ")[3] for row in rows] == ["0.3", "1"]  # the share and the full tuning split
 
 
+def test_report_marks_process_wide_memory_peaks(sweep_dir, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    runs = collect_runs(copy).set_index("run_id")
+    assert not runs["peak_memory_bound"].any()  # every run read its own peak
+    path = copy / "runs" / "erm-s0" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    del metrics["peak_memory_scope"]  # as recorded before per-run readings
+    path.write_text(json.dumps(metrics))
+    assert collect_runs(copy).set_index("run_id")["peak_memory_bound"].to_dict() == {
+        name: name == "erm-s0" for name in runs.index
+    }
+    md = write_report(copy)[1].read_text(encoding="utf-8")
+    methods = ("| erm |", "| mask_offset |", "| advpost |")
+    rows = [line for line in md.splitlines() if line.startswith(methods)]
+    assert rows and all(("≤" in row) == row.startswith("| erm |") for row in rows)
+
+
 def test_report_group_run_option(sweep_dir, tmp_path):
     html_path, _ = write_report(sweep_dir, out=tmp_path, group_run="erm-s1")
     page = html_path.read_text(encoding="utf-8")

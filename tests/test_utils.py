@@ -1,4 +1,6 @@
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -7,12 +9,15 @@ import torch
 from fairreprogram.utils import (
     LOCK_NAME,
     DirectoryLocked,
+    _resources,
     atomic_write_json,
     check_finite_array,
     check_non_negative,
     directory_lock,
     load_tensors,
+    peak_memory_mb,
     save_tensors,
+    start_memory_window,
 )
 
 
@@ -101,3 +106,24 @@ def test_directory_lock_dies_with_its_process(tmp_path):
         holder.wait()
     with directory_lock(tmp_path, what="run"):  # no stale lock after the holder died
         pass
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and os.access("/proc/self/clear_refs", os.W_OK)),
+    reason="the kernel's peak-memory mark can be reset only on Linux with a writable /proc",
+)
+def test_memory_window_forgets_an_earlier_peak():
+    block = np.ones(40_000_000)  # 320 MB, written so that it is resident
+    earlier = peak_memory_mb()
+    del block
+    assert start_memory_window() == "run"
+    assert peak_memory_mb() < earlier - 200  # the freed block no longer counts
+    again = np.ones(40_000_000)
+    assert peak_memory_mb() > earlier - 50  # a new peak inside the window does
+    del again
+
+
+def test_memory_window_falls_back_to_the_process_peak(monkeypatch, tmp_path):
+    monkeypatch.setattr(_resources, "_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
+    assert start_memory_window() == "process"
+    assert peak_memory_mb() > 0

@@ -93,7 +93,9 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
     raise; runs that differ only in share and budget form a data-efficiency family),
     every key of :data:`~fairreprogram.metrics.TABLE_KEYS` (test split), the same with
     a ``val_`` prefix, ``trainable_parameters``, ``tune_examples``,
-    ``wall_time_s``, ``peak_memory_mb``, ``examples_per_second``, ``best_epoch`` (the
+    ``wall_time_s``, ``peak_memory_mb``, ``peak_memory_bound`` (the peak is the worker
+    process's so far, an upper bound on the run's: runs recorded before per-run windows,
+    or where the OS cannot reset the mark), ``examples_per_second``, ``best_epoch`` (the
     selected epoch, NaN when there is none), ``untuned`` (an adversarial or trigger run
     that kept epoch 0, its untrained starting point, because no trained epoch met the
     selection rule), ``trigger_text`` (the words of a hard text trigger, else ``""``),
@@ -138,6 +140,7 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
             "examples_per_second",
         ):
             row[key] = metrics.get(key, math.nan)
+        row["peak_memory_bound"] = metrics.get("peak_memory_scope") != "run"
         best = metrics.get("best_epoch")
         row["best_epoch"] = math.nan if best is None else best
         row["untuned"] = best == 0 and method not in _NOT_TUNED
@@ -286,6 +289,8 @@ def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         frame["untuned"] = False
     if "tune_examples" not in frame:
         frame["tune_examples"] = math.nan
+    if "peak_memory_bound" not in frame:
+        frame["peak_memory_bound"] = True
     metrics = [
         *TABLE_KEYS,
         *(f"val_{k}" for k in TABLE_KEYS),
@@ -303,6 +308,7 @@ def _aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         degenerate=("degenerate", lambda s: "; ".join(sorted(set(s) - {""}))),
         uses_z_at_inference=("uses_z_at_inference", "max"),
         untuned=("untuned", "max"),
+        peak_memory_bound=("peak_memory_bound", "max"),
         trigger_options=("trigger_options", "first"),
         family_options=("family_options", "first"),
     )

@@ -160,7 +160,9 @@ def _config_table(rows: pd.DataFrame, caption: str) -> _Table:
         else:  # one seed has no spread to show
             cells += [_num(row[k]) for k, _ in _METRIC_COLUMNS]
         cells += [_count(row["trainable_parameters"]), _num(row["wall_time_s"], 2)]
-        cells += [_count(row["examples_per_second"]), _count(row["peak_memory_mb"])]
+        memory = _count(row["peak_memory_mb"])
+        bound = row.get("peak_memory_bound", True) and memory != _MISSING
+        cells += [_count(row["examples_per_second"]), f"≤ {memory}" if bound else memory]
         table.rows.append(cells)
         table.flagged.append(bool(row["degenerate"]))
     if not any(row[4] for row in table.rows):  # no options in any row: drop the column
@@ -179,7 +181,9 @@ def _results_section(summary: Mapping[str, Any]) -> _Section:
         "deviations). Rows marked "
         f"{_DEGENERATE_FLAG.format(reason='…')!r} predict one class for everyone or for a whole group "
         "in at least one seed; they are left off every front. The threshold optimizer needs the "
-        f"sensitive attribute Z at inference ({_Z_FLAG!r})."
+        f"sensitive attribute Z at inference ({_Z_FLAG!r}). Peak memory is the run's own; '≤' marks "
+        "the peak of the worker process so far (runs recorded before per-run readings, or where the "
+        "OS cannot reset it), an upper bound."
     )
     for criterion in Criterion:
         rows = configs[configs["criterion"] == criterion.value]

@@ -34,7 +34,13 @@ from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import FairnessComparison, FairnessEvaluation
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
-from fairreprogram.utils import atomic_write_json, directory_lock, peak_memory_mb, read_json
+from fairreprogram.utils import (
+    atomic_write_json,
+    directory_lock,
+    peak_memory_mb,
+    read_json,
+    start_memory_window,
+)
 
 __all__ = [
     "DATA_NAME",
@@ -134,6 +140,7 @@ def fit_base(
     """
     torch.manual_seed(config.seed)
     model = task.build_base(options)
+    memory_scope = start_memory_window()
     tic = time.perf_counter()
     result = train_erm(
         model, task.dataset("train"), task.dataset("val"), config=config, output_dir=run, progress=progress
@@ -145,6 +152,7 @@ def fit_base(
         "trainable_parameters": result.num_trainable_parameters,
         "wall_time_s": time.perf_counter() - tic,
         "peak_memory_mb": peak_memory_mb(),
+        "peak_memory_scope": memory_scope,
         "examples_per_second": epoch_speed(result.history),
     }
     finish_run(run, metrics)
@@ -200,6 +208,7 @@ def reprogram_run(
     with directory_lock(out, what="run"):
         run = prepare_run_dir(out, run_config, overwrite=overwrite)
         reprogrammer = Reprogrammer(model, new_trigger, config=config)
+        memory_scope = start_memory_window()
         tic = time.perf_counter()
         deployed = reprogrammer.fit(
             task.dataset("tune"), task.dataset("val"), output_dir=run, progress=progress
@@ -212,6 +221,7 @@ def reprogram_run(
             "trainable_parameters": new_trigger.num_trainable_parameters(),
             "wall_time_s": time.perf_counter() - tic,
             "peak_memory_mb": peak_memory_mb(),
+            "peak_memory_scope": memory_scope,
         }
         finish_run(run, metrics)
     return metrics

@@ -33,7 +33,7 @@ from fairreprogram.experiments._tasks import Task, build_task
 from fairreprogram.metrics import evaluate_fairness
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
-from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json
+from fairreprogram.utils import atomic_write_json, peak_memory_mb, read_json, start_memory_window
 
 __all__ = [
     "BASES_DIR",
@@ -256,6 +256,7 @@ def run_trial(
     rows = tune_indices(len(full_tune), spec.tune_fraction, spec.seed)  # type: ignore[arg-type]
     tune = _take(full_tune, rows)
     runner = _RUNNERS.get(spec.method, _trigger)
+    memory_scope = start_memory_window()
     tic = time.perf_counter()
     model, extra = runner(
         spec,
@@ -274,6 +275,7 @@ def run_trial(
         **extra,
         "wall_time_s": wall,
         "peak_memory_mb": peak_memory_mb(),
+        "peak_memory_scope": memory_scope,
         "tune_examples": len(rows),
     }
     finish_run(out, metrics)

@@ -11,7 +11,7 @@ from fairreprogram.utils._io import (
     read_json,
     save_tensors,
 )
-from fairreprogram.utils._resources import peak_memory_mb
+from fairreprogram.utils._resources import peak_memory_mb, start_memory_window
 from fairreprogram.utils._tensors import as_class_logits, batch_size_of, to_device
 from fairreprogram.utils._validation import (
     FairnessWarning,
@@ -41,5 +41,6 @@ __all__ = [
     "peak_memory_mb",
     "read_json",
     "save_tensors",
+    "start_memory_window",
     "to_device",
 ]

@@ -2,6 +2,7 @@ import json
 import math
 
 import pytest
+from tqdm.auto import tqdm
 
 from fairreprogram.experiments import (
     SweepConfig,
@@ -285,7 +286,7 @@ def test_transfer_to_seeds_and_another_architecture(tmp_path):
     )
     assert SweepConfig.from_dict(config.to_dict()) == config
     summary = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
-    assert summary["transfers"] == 0  # evaluated inside the trial's job, not in the final phase
+    assert summary["transfers"] == 2  # a job per trigger trial (s0, s1), each on the 3 other bases
     assert sorted(p.name for p in (tmp_path / "bases").iterdir()) == [
         "arch0-s0",
         "arch0-s1",
@@ -298,7 +299,7 @@ def test_transfer_to_seeds_and_another_architecture(tmp_path):
         assert 0 <= target["with_trigger"]["accuracy"] <= 1
     runs = collect_runs(tmp_path)
     assert set(runs["method"]) == {"base", "transfer_target", "mask_offset"}
-    # A finished trial without transfer.json (an older release's) gets one in the final phase.
+    # A finished trial without transfer.json (an older release's, or interrupted) gets one.
     (tmp_path / "runs" / "mask_offset-dp-lam1-s0" / "transfer.json").unlink()
     again = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
     assert (again["ran"], again["transfers"]) == (0, 1)
@@ -428,7 +429,8 @@ def test_a_failing_trial_does_not_stop_the_others(tmp_path, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setitem(_trials._RUNNERS, "advpost", broken)
-    with pytest.raises(SweepFailed, match=r"1 of 2 trials and transfers failed") as caught:
+    failed = r"1 of 5 jobs \(2 base models, 2 trials \(0 done before\), 1 transfer\) failed"
+    with pytest.raises(SweepFailed, match=failed) as caught:
         run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
     assert [name for name, _ in caught.value.failures] == ["advpost-eo-lam1-s0"]
     assert "advpost-eo-lam1-s0: RuntimeError: boom" in str(caught.value)
@@ -440,3 +442,68 @@ def test_a_failing_trial_does_not_stop_the_others(tmp_path, monkeypatch):
     monkeypatch.setitem(_trials._RUNNERS, "advpost", real)  # fixed: the rerun runs only what is left
     summary = run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
     assert summary["ran"] == 1 and not (tmp_path / FAILURES_NAME).exists()
+
+
+class _ScriptedBackend:
+    """Two jobs in flight; the oldest running job finishes first; named jobs fail."""
+
+    capacity = 2
+
+    def __init__(self, fail=()):
+        self.submitted, self.fail = [], set(fail)
+
+    def submit(self, job):
+        self.submitted.append(job.name)
+        return _Outcome(job.name, job.name in self.fail)
+
+    def wait(self, running):
+        return {min(running, key=lambda handle: self.submitted.index(handle.name))}
+
+
+class _Outcome:
+    def __init__(self, name, fails):
+        self.name, self.fails = name, fails
+
+    def result(self):
+        if self.fails:
+            raise RuntimeError(f"{self.name} broke")
+        return self.name
+
+
+def _scripted_jobs():
+    from fairreprogram.experiments._execution import _Job
+
+    return [
+        _Job("base-s0", print, {}),
+        _Job("base-s1", print, {}),
+        _Job("t0", print, {}, after=("base-s0",)),
+        _Job("t1", print, {}, after=("base-s1",)),
+        _Job("t0 (transfer)", print, {}, after=("t0", "base-s0", "base-s1"), urgent=True),
+        _Job("t2", print, {}, after=("base-s0", "base-kept")),  # base-kept: finished before
+    ]
+
+
+def test_jobs_start_when_what_they_need_is_done_and_transfers_go_first():
+    from fairreprogram.experiments._execution import _run_jobs
+
+    backend, failures = _ScriptedBackend(), []
+    with tqdm(disable=True) as bar:
+        _run_jobs(backend, _scripted_jobs(), bar, failures)
+    assert not failures
+    # t0 starts as soon as base-s0 is done, while base-s1 still trains; once t0 and both
+    # bases are done, the transfer (urgent) goes before t2, which was queued ahead of it.
+    assert backend.submitted == ["base-s0", "base-s1", "t0", "t1", "t0 (transfer)", "t2"]
+
+
+def test_a_failed_job_skips_only_the_jobs_that_need_it():
+    from fairreprogram.experiments import DependencyFailed
+    from fairreprogram.experiments._execution import _run_jobs
+
+    backend, failures = _ScriptedBackend(fail={"base-s1"}), []
+    with tqdm(disable=True) as bar:
+        _run_jobs(backend, _scripted_jobs(), bar, failures)
+    assert backend.submitted == ["base-s0", "base-s1", "t0", "t2"]
+    assert [name for name, _ in failures] == ["base-s1", "t1", "t0 (transfer)"]
+    assert isinstance(failures[0][1], RuntimeError) and not isinstance(failures[0][1], DependencyFailed)
+    for _, error in failures[1:]:
+        assert isinstance(error, DependencyFailed) and "needs base-s1, which failed" in str(error)

@@ -12,7 +12,14 @@ from fairreprogram.experiments._analysis import (
     transfer_summary,
 )
 from fairreprogram.experiments._demo import DEMO_KEYS, DEMO_TRIGGER_CONFIG, format_table, run_demo
-from fairreprogram.experiments._execution import BACKENDS, FAILURES_NAME, SWEEP_NAME, SweepFailed, run_sweep
+from fairreprogram.experiments._execution import (
+    BACKENDS,
+    FAILURES_NAME,
+    SWEEP_NAME,
+    DependencyFailed,
+    SweepFailed,
+    run_sweep,
+)
 from fairreprogram.experiments._plots import (
     plot_efficiency,
     plot_group_rates,
@@ -59,6 +66,7 @@ __all__ = [
     "REPORT_MARKDOWN",
     "RUN_CONFIG_NAME",
     "SWEEP_NAME",
+    "DependencyFailed",
     "ImageTask",
     "SweepConfig",
     "SweepFailed",

@@ -1,9 +1,11 @@
-"""Executing a sweep: base models first, then the trials, then transfer evaluations.
+"""Executing a sweep: base models, trials and transfer evaluations as one set of jobs.
 
-With ``transfer: true``, a trigger trial on the whole tuning split is evaluated on the
-other base models as soon as it finishes (in the same job), so a sweep stopped part-way
-already holds the transfer results of its finished triggers; the transfer phase at the
-end only catches trials that finished without one (e.g. under an older release).
+Each job starts once the jobs it needs are done: a trial needs its seed's base model
+(so trials of a finished base run while other seeds' bases still train), and with
+``transfer: true`` the transfer evaluation of a trigger trial on the whole tuning split
+needs the trial and the base models it is evaluated on. Transfers go before queued
+trials, so a sweep stopped part-way already holds the transfers of its finished
+triggers.
 
 Backends:
 
@@ -12,10 +14,11 @@ Backends:
 - ``ray``: the same work as Ray tasks, on a local Ray instance or on the cluster at
   ``address`` (needs the ``ray`` extra). The config is unchanged.
 
-A trial that fails does not stop the others: the sweep runs every trial it can, writes
-the failures' tracebacks to ``failures.log`` in the sweep directory and then raises
-:class:`SweepFailed` naming them (a failed base model stops the sweep after its phase,
-since the trials need it). Fix the cause and run the same command again.
+A job that fails does not stop the others: the sweep runs every job it can, writes the
+failures' tracebacks to ``failures.log`` in the sweep directory and then raises
+:class:`SweepFailed` naming them. The jobs that need a failed one (the trials of a
+failed base model) are not run and are named too, with :class:`DependencyFailed`. Fix
+the cause and run the same command again.
 
 Only one process sweeps into a directory at a time: a second one (the same command
 started twice) is refused before it writes anything. Finished runs are skipped and
@@ -39,13 +42,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from fairreprogram._version import __version__
-from fairreprogram.experiments._rundir import is_finished, reuse_finished
+from fairreprogram.experiments._rundir import reuse_finished
 from fairreprogram.experiments._sweep_config import SweepConfig, Trial, load_sweep_config
 from fairreprogram.experiments._trials import (
     RUNS_DIR,
@@ -66,7 +70,7 @@ from fairreprogram.utils import (
     read_json,
 )
 
-__all__ = ["BACKENDS", "FAILURES_NAME", "SWEEP_NAME", "SweepFailed", "run_sweep"]
+__all__ = ["BACKENDS", "FAILURES_NAME", "SWEEP_NAME", "DependencyFailed", "SweepFailed", "run_sweep"]
 
 SWEEP_NAME = "sweep.json"
 FAILURES_NAME = "failures.log"
@@ -82,18 +86,36 @@ _RAY_UNREACHABLE = (
     "already written was touched. Check the address, or run with --backend local."
 )
 
-Job = tuple[str, Callable[..., Any], dict[str, Any]]
 Failure = tuple[str, BaseException]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One unit of a sweep's work: ``fn(**kwargs)``, started once every job in ``after`` succeeded.
+
+    Names in ``after`` that are not jobs of this sweep (a base model finished earlier) count
+    as done. ``urgent`` jobs (transfer evaluations) go before the other ready jobs.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    kwargs: dict[str, Any]
+    after: tuple[str, ...] = ()
+    urgent: bool = False
+
+
+class DependencyFailed(RuntimeError):
+    """A sweep job was not run because a job it needs failed."""
 
 
 class SweepFailed(RuntimeError):
     """Some jobs of a sweep failed; ``failures`` holds ``(job name, error)`` pairs."""
 
-    def __init__(self, phase: str, failures: list[Failure], total: int, log: Path) -> None:
+    def __init__(self, failures: list[Failure], total: str, log: Path) -> None:
         self.failures = failures
         lines = [f"{name}: {type(error).__name__}: {error}" for name, error in failures]
         super().__init__(
-            f"{len(failures)} of {total} {phase} failed (the rest ran; tracebacks in {log}):\n  "
+            f"{len(failures)} of {total} failed (the rest ran; tracebacks in {log}):\n  "
             + "\n  ".join(lines)
             + "\nFix the cause and run the same command again: finished runs are skipped."
         )
@@ -110,8 +132,11 @@ def _record_sweep(out: Path, config: SweepConfig, command: str) -> None:
 
 
 class _LocalBackend:
+    """``workers`` local processes; with one worker, the jobs run in this process."""
+
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.capacity: int | None = workers  # jobs in flight at once: priorities hold
         self.pool: cf.ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _LocalBackend:
@@ -133,50 +158,32 @@ class _LocalBackend:
                 process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, jobs: Sequence[Job], bar: tqdm, failures: list[Failure]) -> list[Any]:
-        pool = self.pool
-        if pool is None:
-            results: list[Any] = []
-            for done, (name, fn, kwargs) in enumerate(jobs):
-                bar.set_postfix(running=1, queued=len(jobs) - done - 1, refresh=True)
-                try:
-                    results.append(fn(**kwargs))
-                except Exception as error:  # recorded; the other jobs still run
-                    failures.append((name, error))
-                bar.update(1)
-            return results
-        futures = {pool.submit(fn, **kwargs): name for name, fn, kwargs in jobs}
-        return _drain(
-            futures,
-            bar,
-            failures,
-            workers=self.workers,
-            wait=lambda pending: cf.wait(pending, return_when=cf.FIRST_COMPLETED),
-        )
+    def submit(self, job: _Job) -> Any:
+        if self.pool is None:
+            return _Ran(job)
+        return self.pool.submit(job.fn, **job.kwargs)
+
+    def wait(self, running: set[Any]) -> set[Any]:
+        if self.pool is None:
+            return set(running)  # already ran
+        return cf.wait(running, return_when=cf.FIRST_COMPLETED)[0]
 
 
-def _drain(
-    futures: dict[Any, str],
-    bar: tqdm,
-    failures: list[Failure],
-    *,
-    workers: int,
-    wait: Callable[[set[Any]], tuple[set[Any], set[Any]]],
-) -> list[Any]:
-    """Collect results as they finish (failures into ``failures``); the bar shows progress."""
-    results, pending = [], set(futures)
-    while pending:
-        bar.set_postfix(
-            running=min(len(pending), workers), queued=max(len(pending) - workers, 0), refresh=True
-        )
-        done, pending = wait(pending)
-        for future in done:
-            try:
-                results.append(future.result())
-            except Exception as error:  # recorded; the other jobs still run
-                failures.append((futures[future], error))
-            bar.update(1)
-    return results
+class _Ran:
+    """A job run in this process at submission (one worker), holding its result or error."""
+
+    def __init__(self, job: _Job) -> None:
+        self.value: Any = None
+        self.error: Exception | None = None
+        try:
+            self.value = job.fn(**job.kwargs)
+        except Exception as error:  # recorded; the other jobs still run
+            self.error = error
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 class _RayBackend:
@@ -188,6 +195,7 @@ class _RayBackend:
         self.ray = ray
         self.address = address
         self.workers = workers
+        self.capacity: int | None = None  # Ray places every ready job by its resources
 
     def _check_reachable(self) -> None:
         # Fail in seconds, not after Ray's minute-long retries, when nothing listens there.
@@ -214,15 +222,13 @@ class _RayBackend:
     def __exit__(self, *exc: object) -> None:
         self.ray.shutdown()
 
-    def run(self, jobs: Sequence[Job], bar: tqdm, failures: list[Failure]) -> list[Any]:
-        ray = self.ray
-        refs = {ray.remote(num_cpus=1)(fn).remote(**kwargs): name for name, fn, kwargs in jobs}
+    def submit(self, job: _Job) -> Any:
+        return _RayResult(self.ray, self.ray.remote(num_cpus=1)(job.fn).remote(**job.kwargs))
 
-        def wait(pending: set[Any]) -> tuple[set[Any], set[Any]]:
-            done, rest = ray.wait(list(pending), num_returns=1)
-            return {_RayResult(ray, ref) for ref in done}, set(rest)
-
-        return _drain(refs, bar, failures, workers=self.workers, wait=wait)
+    def wait(self, running: set[Any]) -> set[Any]:
+        by_ref = {handle.ref: handle for handle in running}
+        done, _ = self.ray.wait(list(by_ref), num_returns=1)
+        return {by_ref[ref] for ref in done}
 
 
 class _RayResult:
@@ -231,6 +237,45 @@ class _RayResult:
 
     def result(self) -> Any:
         return self.ray.get(self.ref)
+
+
+def _run_jobs(backend: Any, jobs: Sequence[_Job], bar: tqdm, failures: list[Failure]) -> None:
+    """Run ``jobs`` on ``backend``, each once its dependencies succeeded.
+
+    Ready jobs start in order (urgent ones first) while the backend has room. A job whose
+    dependency failed is not run and is recorded as failed too; every other job still runs.
+    """
+    names = {job.name for job in jobs}
+    waiting = list(jobs)
+    succeeded: set[str] = set()
+    failed: set[str] = set()
+    running: dict[Any, _Job] = {}
+    while waiting or running:
+        for job in [j for j in waiting if failed.intersection(j.after)]:
+            waiting.remove(job)
+            failed.add(job.name)
+            missing = ", ".join(sorted(failed.intersection(job.after)))
+            failures.append((job.name, DependencyFailed(f"not run: it needs {missing}, which failed")))
+            bar.update(1)
+        ready = [j for j in waiting if all(d in succeeded or d not in names for d in j.after)]
+        ready.sort(key=lambda j: not j.urgent)  # stable: otherwise in the order given
+        for job in ready:
+            if backend.capacity is not None and len(running) >= backend.capacity:
+                break
+            waiting.remove(job)
+            running[backend.submit(job)] = job
+        if not running:
+            break  # nothing left that can run
+        bar.set_postfix(running=len(running), queued=len(waiting), refresh=True)
+        for handle in backend.wait(set(running)):
+            job = running.pop(handle)
+            try:
+                handle.result()
+                succeeded.add(job.name)
+            except Exception as error:  # recorded; the other jobs still run
+                failures.append((job.name, error))
+                failed.add(job.name)
+            bar.update(1)
 
 
 @contextlib.contextmanager
@@ -250,26 +295,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _phase(
-    backend: Any, jobs: list[Job], failures: list[Failure], *, label: str, progress: bool
-) -> list[Any]:
-    if not jobs:
-        return []
-    with tqdm(total=len(jobs), desc=label, unit="run", disable=not progress, dynamic_ncols=True) as bar:
-        return backend.run(jobs, bar, failures)
-
-
-def _check_failures(root: Path, failures: list[Failure], *, phase: str, total: int) -> None:
-    """Write the tracebacks of ``failures`` to ``failures.log`` and raise :class:`SweepFailed`."""
-    if not failures:
-        return
+def _write_failures(root: Path, failures: list[Failure]) -> Path:
+    """Write the tracebacks of ``failures`` to ``failures.log`` and return its path."""
     log = root / FAILURES_NAME
     blocks = [
         f"== {name}\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
         for name, error in failures
     ]
     atomic_write_text(log, "\n".join(blocks))
-    raise SweepFailed(phase, failures, total, log)
+    return log
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def run_sweep(
@@ -312,40 +350,37 @@ def run_sweep(
             t for t in trials if not reuse_finished(root / RUNS_DIR / t.trial_id, trial_run_config(sweep, t))
         ]
         architectures = [None, *range(len(sweep.transfer_architectures))] if sweep.transfer else [None]
-        base_jobs: list[Job] = [
-            (
-                base_dir(root, s, a).name,
-                run_base,
-                {"sweep_dir": str(root), "config": raw, "seed": s, "architecture": a, "threads": threads},
-            )
+        common = {"sweep_dir": str(root), "config": raw, "threads": threads}
+        base_jobs = [
+            _Job(base_dir(root, s, a).name, run_base, {**common, "seed": s, "architecture": a})
             for s in seeds
             for a in architectures
             if not reuse_finished(base_dir(root, s, a), base_run_config(sweep, s, a))
         ]
-        failures: list[Failure] = []
-        _phase(engine, base_jobs, failures, label="base models", progress=progress)
-        _check_failures(root, failures, phase="base models", total=len(base_jobs))
-        trial_jobs: list[Job] = [
-            (
-                t.trial_id,
-                _trial_then_transfer,
-                {
-                    "sweep_dir": str(root),
-                    "config": raw,
-                    "trial": t.to_dict(),
-                    "threads": threads,
-                    "transfer_seeds": seeds if sweep.transfer and _transfers(t) else None,
-                },
+        # A trial needs only its own seed's base model, so trials start while others train.
+        trial_jobs = [
+            _Job(
+                t.trial_id, run_trial, {**common, "trial": t.to_dict()}, after=(base_dir(root, t.seed).name,)
             )
             for t in todo
         ]
-        label = f"trials ({len(trials) - len(todo)} done before)"
-        _phase(engine, trial_jobs, failures, label=label, progress=progress)
-        transfer_jobs = _transfer_jobs(root, raw, trials, seeds) if sweep.transfer else []
-        _phase(engine, transfer_jobs, failures, label="transfer", progress=progress)
-        _check_failures(
-            root, failures, phase="trials and transfers", total=len(trial_jobs) + len(transfer_jobs)
+        transfer_jobs = _transfer_jobs(root, sweep, trials, seeds, common) if sweep.transfer else []
+        failures: list[Failure] = []
+        jobs = [*base_jobs, *trial_jobs, *transfer_jobs]
+        what = ", ".join(
+            [
+                _count(len(base_jobs), "base model"),
+                _count(len(trial_jobs), "trial") + f" ({len(trials) - len(todo)} done before)",
+                _count(len(transfer_jobs), "transfer"),
+            ]
         )
+        if jobs:
+            with tqdm(
+                total=len(jobs), desc=what, unit="job", disable=not progress, dynamic_ncols=True
+            ) as bar:
+                _run_jobs(engine, jobs, bar, failures)
+        if failures:
+            raise SweepFailed(failures, f"{len(jobs)} jobs ({what})", _write_failures(root, failures))
         (root / FAILURES_NAME).unlink(missing_ok=True)  # an earlier run's failures are fixed now
     return {
         "trials": len(trials),
@@ -362,31 +397,33 @@ def _transfers(trial: Trial) -> bool:
     return trial.is_trigger and trial.tune_fraction == 1.0
 
 
-def _trial_then_transfer(
-    *,
-    sweep_dir: str,
-    config: dict[str, Any],
-    trial: dict[str, Any],
-    threads: int | None,
-    transfer_seeds: list[int] | None,
-) -> dict[str, Any]:
-    """Run a trial, then (with ``transfer_seeds``) its transfer evaluation; returns its metrics."""
-    metrics = run_trial(sweep_dir=sweep_dir, config=config, trial=trial, threads=threads)
-    if transfer_seeds is not None:
-        run_transfer(sweep_dir=sweep_dir, config=config, trial=trial, seeds=transfer_seeds)
-    return metrics
+def _transfer_jobs(
+    root: Path,
+    sweep: SweepConfig,
+    trials: list[Trial],
+    seeds: list[int],
+    common: dict[str, Any],
+) -> list[_Job]:
+    """A transfer evaluation for each full-data trigger trial that has none yet.
 
-
-def _transfer_jobs(root: Path, raw: dict[str, Any], trials: list[Trial], seeds: list[int]) -> list[Job]:
-    jobs: list[Job] = []
-    for trial in trials:
-        folder = root / RUNS_DIR / trial.trial_id
-        if _transfers(trial) and is_finished(folder) and not (folder / TRANSFER_NAME).is_file():
-            jobs.append(
-                (
-                    trial.trial_id,
-                    run_transfer,
-                    {"sweep_dir": str(root), "config": raw, "trial": trial.to_dict(), "seeds": seeds},
-                )
+    It runs as soon as its trial and the base models it is evaluated on are done (before
+    queued trials), so a sweep stopped part-way already holds its triggers' transfers.
+    """
+    targets = [base_dir(root, seed).name for seed in seeds]
+    targets += [
+        base_dir(root, seed, i).name for i in range(len(sweep.transfer_architectures)) for seed in seeds
+    ]
+    jobs = []
+    for trial in trials:  # each is finished or about to run
+        if not _transfers(trial) or (root / RUNS_DIR / trial.trial_id / TRANSFER_NAME).is_file():
+            continue
+        jobs.append(
+            _Job(
+                f"{trial.trial_id} (transfer)",
+                run_transfer,
+                {**common, "trial": trial.to_dict(), "seeds": seeds},
+                after=(trial.trial_id, *targets),
+                urgent=True,
             )
+        )
     return jobs

@@ -283,7 +283,12 @@ def run_trial(
 
 
 def run_transfer(
-    *, sweep_dir: str | os.PathLike[str], config: dict[str, Any], trial: dict[str, Any], seeds: list[int]
+    *,
+    sweep_dir: str | os.PathLike[str],
+    config: dict[str, Any],
+    trial: dict[str, Any],
+    seeds: list[int],
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a finished trigger trial on other base models.
 
@@ -294,6 +299,7 @@ def run_transfer(
     test metrics alone and behind the transferred trigger, and the share of the
     source's bias reduction that survives (for the trial's criterion).
     """
+    _set_threads(threads)
     sweep = SweepConfig.from_dict(config)
     spec = Trial.from_dict(trial)
     root = Path(sweep_dir)

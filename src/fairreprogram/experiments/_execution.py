@@ -263,7 +263,8 @@ def _run_jobs(backend: Any, jobs: Sequence[_Job], bar: tqdm, failures: list[Fail
             if backend.capacity is not None and len(running) >= backend.capacity:
                 break
             waiting.remove(job)
-            running[backend.submit(job)] = job
+            bar.set_postfix(running=len(running) + 1, queued=len(waiting), refresh=True)
+            running[backend.submit(job)] = job  # with one local worker, it runs here and now
         if not running:
             break  # nothing left that can run
         bar.set_postfix(running=len(running), queued=len(waiting), refresh=True)

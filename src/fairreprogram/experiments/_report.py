@@ -181,9 +181,10 @@ def _results_section(summary: Mapping[str, Any]) -> _Section:
         "deviations). Rows marked "
         f"{_DEGENERATE_FLAG.format(reason='…')!r} predict one class for everyone or for a whole group "
         "in at least one seed; they are left off every front. The threshold optimizer needs the "
-        f"sensitive attribute Z at inference ({_Z_FLAG!r}). Peak memory is the run's own; '≤' marks "
-        "the peak of the worker process so far (runs recorded before per-run readings, or where the "
-        "OS cannot reset it), an upper bound."
+        f"sensitive attribute Z at inference ({_Z_FLAG!r}). Peak memory is the resident peak of "
+        "the process while the run ran (libraries and loaded data included); '≤' marks the worker "
+        "process's peak so far, over earlier runs too (runs recorded before per-run readings, or "
+        "where the OS cannot reset it), an upper bound."
     )
     for criterion in Criterion:
         rows = configs[configs["criterion"] == criterion.value]

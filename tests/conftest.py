@@ -55,3 +55,21 @@ def task() -> Task:
 def make_data():
     """The :func:`make_biased` factory, for tests that need their own data."""
     return make_biased
+
+
+@pytest.fixture
+def noisy_start(monkeypatch):
+    """Register (for one test) a tabular trigger with a random start, as the sparse and
+    text triggers have, and return its kind."""
+    from fairreprogram.triggers import MaskOffsetTrigger, _base
+
+    class NoisyStart(MaskOffsetTrigger):
+        kind = "noisy_start"
+
+        def __init__(self, config=None, **options):
+            super().__init__(config, **options)
+            with torch.no_grad():
+                self.offset.add_(torch.randn_like(self.offset))
+
+    monkeypatch.setitem(_base._REGISTRY, NoisyStart.kind, NoisyStart)
+    return NoisyStart.kind

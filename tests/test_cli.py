@@ -166,6 +166,23 @@ def test_unfinished_run_resumes_and_other_config_is_refused(csv_path, tmp_path):
     assert other.exit_code == 2 and "different configuration" in other.output
 
 
+def test_a_random_trigger_start_follows_the_seed_option(csv_path, tmp_path, noisy_start):
+    import torch
+
+    from fairreprogram.utils import load_tensors
+
+    base, rep = tmp_path / "base", tmp_path / "rep"
+    _ok(_base(csv_path, base))
+    args = ["reprogram", "--base", str(base), "--out", str(rep), "--epochs", "1", "--quiet", "--overwrite"]
+    tensors = {}
+    for state, seed in ((1, "0"), (2, "0"), (1, "1")):
+        torch.manual_seed(state)  # whatever ran before in this process
+        _ok(runner.invoke(app, [*args, "--trigger", noisy_start, "--seed", seed]))
+        tensors[state, seed] = load_tensors(rep / "trigger" / "trigger.safetensors")["offset"]
+    assert torch.equal(tensors[1, "0"], tensors[2, "0"])
+    assert not torch.equal(tensors[1, "0"], tensors[1, "1"])
+
+
 def test_a_run_directory_in_use_is_refused_and_left_alone(csv_path, tmp_path):
     from fairreprogram.utils import directory_lock
 

@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import pytest
 from tqdm.auto import tqdm
@@ -507,3 +508,24 @@ def test_a_failed_job_skips_only_the_jobs_that_need_it():
     assert isinstance(failures[0][1], RuntimeError) and not isinstance(failures[0][1], DependencyFailed)
     for _, error in failures[1:]:
         assert isinstance(error, DependencyFailed) and "needs base-s1, which failed" in str(error)
+
+
+def test_a_trials_random_trigger_start_depends_on_its_seed_not_on_what_ran_before(tmp_path, noisy_start):
+    import torch
+
+    from fairreprogram.utils import load_tensors
+
+    config = _config(
+        train={**TINY["train"], "epochs": 1}, grid=[{"method": noisy_start, "criterion": "dp", "lam": 1.0}]
+    )
+    run = tmp_path / "runs" / config.trials()[0].trial_id
+    tensors = []
+    for state in (1, 2):  # the second time the base model is reused and the RNG is elsewhere
+        if run.exists():
+            shutil.rmtree(run)
+        torch.manual_seed(state)
+        run_sweep(config, out=tmp_path, workers=1, threads_per_worker=1, progress=False)
+        tensors.append(load_tensors(run / "trigger" / "trigger.safetensors"))
+    assert tensors[0].keys() == tensors[1].keys()
+    for name in tensors[0]:
+        assert torch.equal(tensors[0][name], tensors[1][name])

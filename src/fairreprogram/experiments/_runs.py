@@ -204,6 +204,7 @@ def reprogram_run(
         "trigger_options": dict(trigger_options or {}),
         "train": config.to_dict(),
     }
+    torch.manual_seed(config.seed)  # a random start (sparse, text prompts) follows --seed
     new_trigger = task.build_trigger(trigger, model, dict(trigger_options or {}))
     with directory_lock(out, what="run"):
         run = prepare_run_dir(out, run_config, overwrite=overwrite)

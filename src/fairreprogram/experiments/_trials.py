@@ -147,6 +147,7 @@ _Runner = Callable[..., tuple[nn.Module | None, dict[str, Any]]]
 def _trigger(
     trial: Trial, *, task: Task, base: nn.Module, tune: Dataset[Any], config: TrainConfig, out: Path, **_: Any
 ) -> tuple[nn.Module | None, dict[str, Any]]:
+    torch.manual_seed(config.seed)  # a random start depends on the seed, not on earlier trials
     trigger = task.build_trigger(trial.method, base, trial.trigger_options)
     reprogrammer = Reprogrammer(base, trigger, config=config)
     model = reprogrammer.fit(tune, task.dataset("val"), output_dir=out, progress=False)

@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 import torch
@@ -58,11 +59,12 @@ def test_history_checkpoint_and_selection(task, tmp_path):
     assert json.dumps(rp.history_, sort_keys=True) == json.dumps(history, sort_keys=True)
 
 
-def _train(task, out, *, epochs, stop_after=None, seed=0, validate_every=1):
+def _train(task, out, *, epochs, stop_after=None, seed=0, validate_every=1, results=None, pause=0.0):
     trigger = MaskOffsetTrigger(num_features=6)
     model = _copy(task.base)
 
     def interrupt(entry):
+        time.sleep(pause)  # stands for a slow epoch
         if stop_after is not None and entry["epoch"] == stop_after:
             raise KeyboardInterrupt
 
@@ -74,7 +76,7 @@ def _train(task, out, *, epochs, stop_after=None, seed=0, validate_every=1):
         validate_every=validate_every,
         **{**FAST, "epochs": epochs},
     )
-    train(
+    result = train(
         predictor=ReprogrammedModel(trigger, model),
         trainable=trigger,
         train_data=task.tune,
@@ -86,6 +88,8 @@ def _train(task, out, *, epochs, stop_after=None, seed=0, validate_every=1):
         progress=False,
         on_epoch_end=interrupt,
     )
+    if results is not None:
+        results.append(result)
     return trigger
 
 
@@ -99,6 +103,18 @@ def test_interrupted_run_resumes_to_the_same_result(task, tmp_path):
     for key, value in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], value), key
     assert len(json.loads((tmp_path / "b" / HISTORY_NAME).read_text())) == 6
+
+
+def test_a_resumed_run_counts_the_time_earlier_calls_spent_on_it(task, tmp_path):
+    results = []
+    with pytest.raises(KeyboardInterrupt):  # epochs 1 and 2, each followed by a 0.5 s pause
+        _train(task, tmp_path, epochs=4, stop_after=2, pause=0.5)
+    _train(task, tmp_path, epochs=4, results=results)
+    (resumed,) = results
+    assert resumed.earlier_wall_time >= 0.5  # up to the epoch-2 checkpoint: one pause in it
+    assert resumed.wall_time < resumed.earlier_wall_time  # this call: two fast epochs
+    _train(task, tmp_path / "fresh", epochs=1, results=results)
+    assert results[-1].earlier_wall_time == 0.0
 
 
 def test_validate_every_skips_validations_and_resumes_exactly(task, tmp_path):

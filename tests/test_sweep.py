@@ -126,6 +126,8 @@ def test_sweep_runs_everything_once_and_resumes(swept):
     assert resumed["ran"] == 1
     after = json.loads((victim / "metrics.json").read_text())
     assert after["test"]["overall"] == before["test"]["overall"]
+    # Its wall time covers the earlier session's epochs too, not only the resumed call.
+    assert before["earlier_wall_time_s"] == 0.0 < after["earlier_wall_time_s"] <= after["wall_time_s"]
 
 
 def test_a_sweep_base_and_trial_can_be_evaluated_and_compared(swept):

@@ -80,9 +80,13 @@ class TrainingResult:
     adversary
         The trained adversary (``None`` for ERM).
     wall_time
-        Seconds spent in this call (a resumed run counts only its own time).
+        Seconds spent in this call.
     stopped_early
         Whether patience ended the run before ``epochs``.
+    earlier_wall_time
+        Seconds that earlier, interrupted calls spent on this run, up to their last
+        checkpoint (0 for a fresh run): ``wall_time + earlier_wall_time`` is the time
+        of all the work the run kept.
     """
 
     history: list[dict[str, Any]]
@@ -92,6 +96,7 @@ class TrainingResult:
     wall_time: float
     stopped_early: bool
     num_trainable_parameters: int
+    earlier_wall_time: float = 0.0
 
 
 @dataclasses.dataclass
@@ -104,6 +109,7 @@ class _Progress:
     loss_scale: float = 1.0
     good_steps: int = 0
     reference_accuracy: float | None = None
+    elapsed_s: float = 0.0  # seconds of work up to this checkpoint, over every call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +244,8 @@ class _Run:
         self.sync = _make_sync(runtime)
         self.best_state: dict[str, torch.Tensor] = {}
         self.progress = _Progress(loss_scale=2.0**14 if config.mixed_precision == "fp16" else 1.0)
+        self.started = time.perf_counter()
+        self.earlier = 0.0  # seconds that earlier calls spent on this run (set on restore)
         self.meta: dict[str, Any] = {"library_version": __version__, "config": config.to_dict()}
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -254,6 +262,7 @@ class _Run:
         if self.adversary is not None and self.adversary_optimizer is not None:
             modules["adversary"] = self.adversary.state_dict()
             optimizers["adversary"] = self.adversary_optimizer
+        self.progress.elapsed_s = self.earlier + time.perf_counter() - self.started
         state = {**self.meta, "progress": dataclasses.asdict(self.progress)}
         save_checkpoint(path, modules=modules, optimizers=optimizers, state=state)
         atomic_write_json(path.parent / HISTORY_NAME, self.progress.history)
@@ -277,6 +286,7 @@ class _Run:
             self.adversary.load_state_dict(to_device(modules["adversary"], device))
             optimizer_from_parts(self.adversary_optimizer, *optimizers["adversary"])
         self.progress = _Progress(**state["progress"])
+        self.earlier = self.progress.elapsed_s  # 0 for checkpoints from before it was kept
         return True
 
     # -- evaluation and selection ----------------------------------------------------------
@@ -530,4 +540,5 @@ def train(
         wall_time=time.perf_counter() - started,
         stopped_early=stopped_early,
         num_trainable_parameters=sum(p.numel() for p in run.params),
+        earlier_wall_time=run.earlier,
     )

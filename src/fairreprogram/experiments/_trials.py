@@ -157,6 +157,7 @@ def _trigger(
         "trainable_parameters": trigger.num_trainable_parameters(),
         "best_epoch": result.best_epoch if result else -1,
         "examples_per_second": epoch_speed(result.history) if result else math.nan,
+        "earlier_wall_time_s": result.earlier_wall_time if result else 0.0,
     }
     if isinstance(getattr(type(trigger), "text", None), property):  # hard prompts: their words
         extra["trigger_text"] = str(trigger.text)
@@ -174,6 +175,7 @@ def _adv_post(
         "trainable_parameters": result.num_trainable_parameters,
         "best_epoch": result.best_epoch,
         "examples_per_second": epoch_speed(result.history),
+        "earlier_wall_time_s": result.earlier_wall_time,
     }
 
 
@@ -206,6 +208,7 @@ def _adv_in(
         "trainable_parameters": result.num_trainable_parameters,
         "best_epoch": result.best_epoch,
         "examples_per_second": epoch_speed(result.history),
+        "earlier_wall_time_s": result.earlier_wall_time,
     }
 
 
@@ -274,7 +277,8 @@ def run_trial(
     metrics = {
         **(split_metrics(model, task) if model is not None else {}),
         **extra,
-        "wall_time_s": wall,
+        # The whole run's time: a resumed run adds what earlier sessions spent on it.
+        "wall_time_s": wall + extra.get("earlier_wall_time_s", 0.0),
         "peak_memory_mb": peak_memory_mb(),
         "peak_memory_scope": memory_scope,
         "tune_examples": len(rows),

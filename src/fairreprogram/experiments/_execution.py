@@ -352,10 +352,10 @@ def run_sweep(
         ]
         architectures = [None, *range(len(sweep.transfer_architectures))] if sweep.transfer else [None]
         common = {"sweep_dir": str(root), "config": raw, "threads": threads}
+        bases = [(s, a) for s in seeds for a in architectures]
         base_jobs = [
             _Job(base_dir(root, s, a).name, run_base, {**common, "seed": s, "architecture": a})
-            for s in seeds
-            for a in architectures
+            for s, a in bases
             if not reuse_finished(base_dir(root, s, a), base_run_config(sweep, s, a))
         ]
         # A trial needs only its own seed's base model, so trials start while others train.
@@ -365,7 +365,8 @@ def run_sweep(
             )
             for t in todo
         ]
-        transfer_jobs = _transfer_jobs(root, sweep, trials, seeds, common) if sweep.transfer else []
+        every_base = [base_dir(root, s, a).name for s, a in bases]
+        transfer_jobs = _transfer_jobs(root, trials, seeds, every_base, common) if sweep.transfer else []
         failures: list[Failure] = []
         jobs = [*base_jobs, *trial_jobs, *transfer_jobs]
         what = ", ".join(
@@ -399,21 +400,14 @@ def _transfers(trial: Trial) -> bool:
 
 
 def _transfer_jobs(
-    root: Path,
-    sweep: SweepConfig,
-    trials: list[Trial],
-    seeds: list[int],
-    common: dict[str, Any],
+    root: Path, trials: list[Trial], seeds: list[int], bases: list[str], common: dict[str, Any]
 ) -> list[_Job]:
     """A transfer evaluation for each full-data trigger trial that has none yet.
 
-    It runs as soon as its trial and the base models it is evaluated on are done (before
-    queued trials), so a sweep stopped part-way already holds its triggers' transfers.
+    It runs as soon as its trial and the base models it is evaluated on (``bases``, by
+    name) are done, before queued trials, so a sweep stopped part-way already holds its
+    triggers' transfers.
     """
-    targets = [base_dir(root, seed).name for seed in seeds]
-    targets += [
-        base_dir(root, seed, i).name for i in range(len(sweep.transfer_architectures)) for seed in seeds
-    ]
     jobs = []
     for trial in trials:  # each is finished or about to run
         if not _transfers(trial) or (root / RUNS_DIR / trial.trial_id / TRANSFER_NAME).is_file():
@@ -423,7 +417,7 @@ def _transfer_jobs(
                 f"{trial.trial_id} (transfer)",
                 run_transfer,
                 {**common, "trial": trial.to_dict(), "seeds": seeds},
-                after=(trial.trial_id, *targets),
+                after=(trial.trial_id, *bases),
                 urgent=True,
             )
         )

@@ -45,7 +45,7 @@ from typing import Any
 
 import pandas as pd
 
-from fairreprogram.engine import compare_models, evaluate_model
+from fairreprogram.engine import compare_probabilities, evaluate_model, predict_dataset
 from fairreprogram.experiments import (
     BASELINE_METHODS,
     SWEEP_NAME,
@@ -290,17 +290,20 @@ def _bootstrap(sweep: Path, runs: pd.DataFrame, base_id: str, names: list[str], 
     table = runs.set_index("run_id")
     base = _model(sweep, task, table.loc[base_id])
     alone = evaluate_model(base, test, group_names=task.group_names, n_bootstrap=n, random_state=0)
-    bases = {int(table.loc[base_id, "seed"]): base}
+    base_probs: dict[int, Any] = {}  # seed -> its base model's test probabilities, predicted once
     changes = {}
     for name in names:
         model = _model(sweep, task, table.loc[name])
         if model is None:
             continue
         seed = int(table.loc[name, "seed"])
-        if seed not in bases:
-            bases[seed] = task.load_base(base_dir(sweep, seed) / "model")
-        result = compare_models(
-            bases[seed], model, test, group_names=task.group_names, n_bootstrap=n, random_state=0
+        if seed not in base_probs:
+            same = seed == int(table.loc[base_id, "seed"])
+            reference = base if same else task.load_base(base_dir(sweep, seed) / "model")
+            base_probs[seed] = predict_dataset(reference, test)[0]
+        probs, y, z = predict_dataset(model, test)
+        result = compare_probabilities(
+            base_probs[seed], probs, y, z, group_names=task.group_names, n_bootstrap=n, random_state=0
         )
         changes[name] = {
             key: {

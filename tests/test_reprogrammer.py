@@ -9,7 +9,10 @@ from fairreprogram.engine import (
     HISTORY_NAME,
     Reprogrammer,
     TrainConfig,
+    compare_models,
+    compare_probabilities,
     evaluate_model,
+    predict_dataset,
     train,
 )
 from fairreprogram.models import MLPClassifier, ReprogrammedModel
@@ -183,6 +186,23 @@ def test_mixed_precision_runs_on_cpu(task, precision):
     )
     rp.fit(task.tune, task.val, progress=False)
     assert len(rp.history_) == 3
+
+
+def test_comparing_predictions_made_once_equals_comparing_the_models(task):
+    trigger = MaskOffsetTrigger(num_features=6)
+    with torch.no_grad():
+        trigger.offset.normal_(0.0, 0.5)  # any change of predictions will do
+    after = ReprogrammedModel(trigger, task.base)
+    result = compare_models(task.base, after, task.test, n_bootstrap=50, group_names=["a", "b"])
+    probs_before, y, z = predict_dataset(task.base, task.test)
+    probs_after, _, _ = predict_dataset(after, task.test)
+    again = compare_probabilities(probs_before, probs_after, y, z, n_bootstrap=50, group_names=["a", "b"])
+    assert again.to_dict() == result.to_dict()
+    assert result.before == pytest.approx(evaluate_model(task.base, task.test).overall)
+    assert result.difference["accuracy"] != 0.0  # the trigger did change the predictions
+    bad_shape = r"probs_after has shape \(600, 3\), but probs_before has \(600, 2\)"
+    with pytest.raises(ValueError, match=bad_shape):
+        compare_probabilities(probs_before, probs_after[:, [0, 1, 1]], y, z)
 
 
 def test_bad_inputs(task):

@@ -4,7 +4,12 @@ from fairreprogram.engine._adversary import Adversary
 from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
 from fairreprogram.engine._config import Selection, TrainConfig
 from fairreprogram.engine._criteria import Criterion, parse_criterion
-from fairreprogram.engine._evaluate import compare_models, evaluate_model, predict_dataset
+from fairreprogram.engine._evaluate import (
+    compare_models,
+    compare_probabilities,
+    evaluate_model,
+    predict_dataset,
+)
 from fairreprogram.engine._loop import CHECKPOINT_NAME, HISTORY_NAME, Runtime, TrainingResult, train
 from fairreprogram.engine._reprogrammer import Reprogrammer, infer_num_groups, sample_input
 from fairreprogram.engine._step import (
@@ -31,6 +36,7 @@ __all__ = [
     "adversary_step",
     "combine_gradients",
     "compare_models",
+    "compare_probabilities",
     "evaluate_model",
     "infer_num_groups",
     "iterate_batches",

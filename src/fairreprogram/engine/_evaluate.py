@@ -15,7 +15,7 @@ from fairreprogram.engine._batches import ShardedBatchSampler, dataset_lengths, 
 from fairreprogram.metrics import FairnessComparison, FairnessEvaluation, compare_fairness, evaluate_fairness
 from fairreprogram.utils import as_class_logits, to_device
 
-__all__ = ["compare_models", "evaluate_model", "predict_dataset"]
+__all__ = ["compare_models", "compare_probabilities", "evaluate_model", "predict_dataset"]
 
 
 @torch.no_grad()
@@ -113,6 +113,39 @@ def compare_models(
     """
     probs_before, y, z = predict_dataset(before, dataset, batch_size=batch_size, device=device)
     probs_after, _, _ = predict_dataset(after, dataset, batch_size=batch_size, device=device)
+    return compare_probabilities(
+        probs_before,
+        probs_after,
+        y,
+        z,
+        group_names=group_names,
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )
+
+
+def compare_probabilities(
+    probs_before: np.ndarray,
+    probs_after: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    *,
+    group_names: list[str] | None = None,
+    n_bootstrap: int = 1000,
+    random_state: int | None = 0,
+) -> FairnessComparison:
+    """:func:`compare_models` on predictions already made by :func:`predict_dataset`.
+
+    For comparing many models with one reference on the same rows: predict the
+    reference once and pass its probabilities with each candidate's. ``probs_*`` are
+    ``(n, C)`` class probabilities of the same rows in the same order; ``y`` and ``z``
+    are the labels and integer sensitive codes that :func:`predict_dataset` returned.
+    """
+    if probs_before.shape != probs_after.shape:
+        raise ValueError(
+            f"probs_after has shape {probs_after.shape}, but probs_before has {probs_before.shape}; "
+            "expected the two models' probabilities on the same rows and classes."
+        )
     return compare_fairness(
         y_true=y,
         y_pred_before=probs_before.argmax(axis=1),

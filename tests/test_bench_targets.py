@@ -5,9 +5,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from fairreprogram.experiments import SweepConfig, collect_runs, run_sweep
+from fairreprogram.experiments import SweepConfig, build_task, collect_runs, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = {
@@ -88,6 +89,24 @@ def test_targets_are_computed_from_the_runs(sweep_dir):
         assert how["levels_down"] == (lost > gained)
         assert quality["verdict"] in ("met", "missed")
     assert picked  # this sweep has tuned EO triggers within the floor
+    labels = build_task(SWEEP["data"]).dataset("test").tensors[1].numpy()
+    majority = np.bincount(labels).max() / len(labels)
+    for quality in result["quality"]:
+        assert quality["constant_accuracy"] == pytest.approx(majority)
+        assert quality["floor_admits_constant"] == (majority >= base["accuracy"] - targets.MAX_DROP)
+        # The balanced pick: the lowest validation gap under a balanced-accuracy floor.
+        gap, pick = quality["gap"], quality["chosen_on_val_balanced"]
+        same = runs[(runs["criterion"] == quality["criterion"]) & (runs["method"] == "mask_offset")]
+        eligible = same[
+            (same["tune_fraction"] == 1)
+            & ~same["untuned"]
+            & (same["val_balanced_accuracy"] >= base["val_balanced_accuracy"] - targets.MAX_DROP)
+        ]
+        if pick is None:
+            assert eligible.empty
+        else:
+            assert pick["run"] in eligible.index
+            assert runs.loc[pick["run"], f"val_{gap}"] == eligible[f"val_{gap}"].min()
     efficiency = result["data_efficiency"]
     assert efficiency["fraction"] == 0.01 and efficiency["runs"] == {}  # no 1% runs here
     assert efficiency["verdict"] == "not yet measurable"

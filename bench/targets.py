@@ -159,19 +159,6 @@ def _how_cut(base: pd.Series, row: pd.Series, gap: str) -> dict[str, Any]:
     }
 
 
-def _constant_accuracy(base: pd.Series) -> float:
-    """Test accuracy of predicting the base model's majority test class for every row.
-
-    When the accuracy floor admits it, accuracy alone cannot tell a fairer classifier
-    from one that has stopped predicting the minority class (whose gaps are all 0).
-    """
-    cells = read_json(Path(base["path"]) / "metrics.json")["test"]["by_group_label"]
-    counts: dict[Any, int] = {}
-    for cell in cells:
-        counts[cell["label"]] = counts.get(cell["label"], 0) + int(cell["count"])
-    return max(counts.values()) / sum(counts.values())
-
-
 def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need: float) -> dict[str, Any]:
     triggers = runs[
         ~runs["method"].isin(BASELINES)
@@ -190,7 +177,7 @@ def _quality(runs: pd.DataFrame, base: pd.Series, criterion: str, gap: str, need
     chosen = _pick(triggers, gap, base["val_accuracy"] - MAX_DROP, "val_")
     oracle = _pick(triggers, gap, base["accuracy"] - MAX_DROP, "")
     balanced = _pick(triggers, gap, base["val_balanced_accuracy"] - MAX_DROP, "val_", "balanced_accuracy")
-    constant = _constant_accuracy(base)
+    constant = float(base["majority_accuracy"])
     out["constant_accuracy"] = constant
     out["floor_admits_constant"] = bool(constant >= base["accuracy"] - MAX_DROP)
     for key, row in zip(PICKS, (chosen, oracle, balanced), strict=True):

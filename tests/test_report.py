@@ -18,6 +18,7 @@ from fairreprogram.experiments import (
     REPORT_HTML,
     REPORT_MARKDOWN,
     SweepConfig,
+    build_task,
     collect_runs,
     efficiency_families,
     plot_efficiency,
@@ -97,6 +98,27 @@ def test_report_holds_tables_plots_and_how_to_reproduce(sweep_dir, tmp_path):
     assert "fairreprogram sweep" in page and html.escape('"transfer": true') in page
     for reason in set(collect_runs(sweep_dir)["degenerate"]) - {""}:
         assert html.escape(reason) in page and reason in md
+
+
+def test_report_says_when_the_accuracy_floor_admits_a_constant_classifier(sweep_dir, tmp_path):
+    labels = build_task(SWEEP["data"]).dataset("test").tensors[1].numpy()
+    majority = np.bincount(labels).max() / len(labels)
+    runs = collect_runs(sweep_dir)
+    assert runs["majority_accuracy"].to_numpy() == pytest.approx(np.full(len(runs), majority))
+    summary = summarize(runs)
+    assert summary["base"]["majority_accuracy"] == pytest.approx(majority)
+    # The tiny base models of this sweep score no better than the constant classifier.
+    assert majority >= summary["eo"]["matched_accuracy"]
+    warning = "Predicting the most frequent class for every test row scores accuracy"
+    assert warning in write_report(sweep_dir, out=tmp_path / "a")[1].read_text(encoding="utf-8")
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    for metrics_path in (copy / "bases").glob("*/metrics.json"):
+        metrics = json.loads(metrics_path.read_text())
+        metrics["test"]["overall"]["accuracy"] = 0.99  # a base model the constant cannot match
+        metrics_path.write_text(json.dumps(metrics))
+    assert summarize(collect_runs(copy))["eo"]["matched_accuracy"] == pytest.approx(0.98)
+    assert warning not in write_report(copy)[1].read_text(encoding="utf-8")
 
 
 def test_report_flags_a_degenerate_run(sweep_dir, tmp_path):

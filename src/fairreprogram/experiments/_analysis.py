@@ -40,6 +40,7 @@ __all__ = [
     "degeneracy",
     "efficiency_families",
     "hypervolume",
+    "majority_accuracy",
     "pareto_front",
     "summarize",
     "transfer_summary",
@@ -76,6 +77,21 @@ def degeneracy(test: dict[str, Any]) -> str:
     return ""
 
 
+def majority_accuracy(test: dict[str, Any]) -> float:
+    """Accuracy of predicting the most frequent true class for every row, from an evaluation.
+
+    ``test`` is a ``FairnessEvaluation.to_dict()``; the class counts come from its
+    ``by_group_label`` table (NaN when it has none). On imbalanced data this constant
+    classifier can score within an accuracy floor of a real model while every gap is 0,
+    so a floor on accuracy alone does not show that a fairer run stayed useful.
+    """
+    counts: dict[Any, float] = {}
+    for cell in test.get("by_group_label", []):
+        counts[cell["label"]] = counts.get(cell["label"], 0.0) + float(cell.get("count", 0))
+    total = sum(counts.values())
+    return max(counts.values()) / total if total else math.nan
+
+
 def _run_dirs(root: Path) -> Iterable[Path]:
     """Folders holding a run config, except folders inside a run (a saved model's config)."""
     found = sorted(p.parent for p in root.rglob(RUN_CONFIG_NAME))
@@ -99,7 +115,9 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
     selected epoch, NaN when there is none), ``untuned`` (an adversarial or trigger run
     that kept epoch 0, its untrained starting point, because no trained epoch met the
     selection rule), ``trigger_text`` (the words of a hard text trigger, else ``""``),
-    ``uses_z_at_inference``, ``degenerate`` (the reason, or ``""``), ``status``
+    ``uses_z_at_inference``, ``degenerate`` (the reason, or ``""``),
+    ``majority_accuracy`` (test accuracy of always predicting the most frequent class,
+    see :func:`majority_accuracy`), ``status``
     (``finished`` / ``unfinished``; unfinished runs only with ``include_unfinished``).
     Version compatibility is checked by :func:`~fairreprogram.experiments.read_run`.
     """
@@ -147,6 +165,7 @@ def collect_runs(directory: str | os.PathLike[str], *, include_unfinished: bool 
         row["trigger_text"] = metrics.get("trigger_text", "")
         row["uses_z_at_inference"] = bool(metrics.get("uses_z_at_inference", False))
         row["degenerate"] = degeneracy(metrics.get("test", {}))
+        row["majority_accuracy"] = majority_accuracy(metrics.get("test", {}))
         row["status"] = "finished" if metrics else "unfinished"
         rows.append(row)
     if not rows:
@@ -328,7 +347,8 @@ def summarize(
     """Aggregate seeds and compare methods per criterion.
 
     Returns a dict with ``configs`` (mean/std per configuration, degenerate flags),
-    ``base`` (means over the base models of the seeds that the other runs used, all
+    ``base`` (means of the test metrics and ``majority_accuracy`` over the base models
+    of the seeds that the other runs used, all
     base models if there are no other runs; a base trained only to receive transferred
     triggers does not shift the reference), ``base_seeds``, and per criterion short
     name (``dp``, ``eo``): ``fronts`` (method -> front points), ``comparison`` (method ->
@@ -342,7 +362,8 @@ def summarize(
     used = set(runs.loc[~runs["method"].isin(["base", "transfer_target"]), "seed"].dropna())
     if used & set(bases["seed"]):
         bases = bases[bases["seed"].isin(used)]
-    base = {k: float(bases[k].mean()) for k in TABLE_KEYS} if len(bases) else {}
+    keys = [k for k in (*TABLE_KEYS, "majority_accuracy") if k in bases]  # tables made elsewhere may lack one
+    base = {k: float(bases[k].mean()) for k in keys} if len(bases) else {}
     seeds = sorted(int(s) for s in bases["seed"].dropna())
     out: dict[str, Any] = {"configs": configs, "base": base, "base_seeds": seeds}
     for crit in ("demographic_parity", "equalized_odds"):

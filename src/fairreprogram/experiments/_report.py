@@ -263,6 +263,16 @@ def _comparison_section(summary: Mapping[str, Any], drop: float) -> _Section:
             fronts.rows.append([method, points or "none (every configuration degenerate)"])
         section.table(table)
         section.table(fronts)
+    constant = summary.get("base", {}).get("majority_accuracy", math.nan)
+    matched = min((summary[c.short]["matched_accuracy"] for c in Criterion), default=math.nan)
+    if constant >= matched:  # False when either is NaN
+        section.text(
+            f"Predicting the most frequent class for every test row scores accuracy {_num(constant)} "
+            f"(mean over the base models' test splits), at or above the matched accuracy "
+            f"{_num(matched)}, with every gap 0: on this data a floor on accuracy alone does not "
+            "show that a fairer run still predicts the minority class. Read the balanced accuracy "
+            "and the per-group rates beside the gaps."
+        )
     return section
 
 

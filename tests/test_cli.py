@@ -166,6 +166,18 @@ def test_unfinished_run_resumes_and_other_config_is_refused(csv_path, tmp_path):
     assert other.exit_code == 2 and "different configuration" in other.output
 
 
+def test_accuracy_metric_option_sets_the_selection_floor(csv_path, tmp_path):
+    base, rep = tmp_path / "base", tmp_path / "rep"
+    _ok(_base(csv_path, base))
+    args = ["reprogram", "--base", str(base), "--out", str(rep), "--epochs", "2", "--quiet"]
+    _ok(runner.invoke(app, [*args, "--accuracy-metric", "balanced_accuracy"]))
+    config = json.loads((rep / RUN_CONFIG_NAME).read_text())
+    assert config["train"]["accuracy_metric"] == "balanced_accuracy"
+    bad = runner.invoke(app, [*args, "--overwrite", "--accuracy-metric", "f1"])
+    assert bad.exit_code == 2 and "accuracy_metric='f1'" in bad.output
+    assert json.loads((rep / RUN_CONFIG_NAME).read_text()) == config  # nothing written was lost
+
+
 def test_a_random_trigger_start_follows_the_seed_option(csv_path, tmp_path, noisy_start):
     import torch
 
@@ -262,7 +274,8 @@ def test_demo_quick_writes_summary(tmp_path):
 
 @pytest.mark.slow
 def test_demo_triggers_meet_their_targets(tmp_path):
-    """The full demo: each trigger cuts its gap by >= 30% at <= 3 points of accuracy loss."""
+    """The full demo: each trigger cuts its gap by >= 30% at <= 3 points of accuracy loss and
+    <= 6 points of balanced accuracy (its validation floor is 3 points of balanced accuracy)."""
     from fairreprogram.experiments import run_demo
 
     summary = run_demo(out=tmp_path, progress=False)
@@ -271,6 +284,8 @@ def test_demo_triggers_meet_their_targets(tmp_path):
         row = summary[name]
         assert row[gap] <= 0.7 * base[gap], (name, row[gap], base[gap])
         assert base["accuracy"] - row["accuracy"] <= 0.03, (name, row["accuracy"], base["accuracy"])
+        loss = base["balanced_accuracy"] - row["balanced_accuracy"]
+        assert loss <= 0.06, (name, row["balanced_accuracy"], base["balanced_accuracy"])
 
 
 def test_sweep_runs_and_report_commands(tmp_path):

@@ -1,5 +1,6 @@
 import json
 import time
+import warnings
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from fairreprogram.engine import (
 )
 from fairreprogram.models import MLPClassifier, ReprogrammedModel
 from fairreprogram.triggers import MaskOffsetTrigger
+from fairreprogram.utils import FairnessWarning
 
 FAST = dict(epochs=8, batch_size=100, lr=0.05, adversary_lr=5e-3, max_accuracy_drop=0.05)
 
@@ -203,6 +205,27 @@ def test_comparing_predictions_made_once_equals_comparing_the_models(task):
     bad_shape = r"probs_after has shape \(600, 3\), but probs_before has \(600, 2\)"
     with pytest.raises(ValueError, match=bad_shape):
         compare_probabilities(probs_before, probs_after[:, [0, 1, 1]], y, z)
+
+
+def test_warns_when_the_accuracy_floor_admits_the_majority_class(task):
+    x, y, z = task.val.tensors
+    keep = torch.cat([torch.nonzero(y == 0).flatten(), torch.nonzero(y == 1).flatten()[:10]])
+    skewed = torch.utils.data.TensorDataset(x[keep], y[keep], z[keep])  # about 95% class 0
+    quick = dict(FAST, epochs=1)
+    message = r"is met by predicting class 0 for every row \(0\.9\d+ of the validation labels\)"
+    with pytest.warns(FairnessWarning, match=message):
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), **quick).fit(
+            task.tune, skewed, progress=False
+        )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*is met by predicting class", category=FairnessWarning)
+        # Balanced accuracy cannot be met by a constant; nor can plain accuracy on balanced labels.
+        Reprogrammer(
+            _copy(task.base), MaskOffsetTrigger(num_features=6), **quick, accuracy_metric="balanced_accuracy"
+        ).fit(task.tune, skewed, progress=False)
+        Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), **quick).fit(
+            task.tune, task.val, progress=False
+        )
 
 
 def test_bad_inputs(task):

@@ -357,6 +357,13 @@ def reprogram(
             help="Largest accepted drop of validation accuracy under min_bias selection (0.01 = one point)."
         ),
     ] = _DEFAULTS.max_accuracy_drop,
+    accuracy_metric: Annotated[
+        str,
+        typer.Option(
+            help="accuracy or balanced_accuracy: what min_bias's floor and accuracy selection use "
+            "(balanced_accuracy for imbalanced labels, where predicting one class meets a plain floor)."
+        ),
+    ] = _DEFAULTS.accuracy_metric,
     patience: Annotated[
         int, typer.Option(help="Early-stopping patience in validations (0: off).")
     ] = _DEFAULTS.patience,
@@ -388,6 +395,7 @@ def reprogram(
         "project": project,
         "selection": selection,
         "max_accuracy_drop": max_accuracy_drop,
+        "accuracy_metric": accuracy_metric,
         "patience": patience,
         "validate_every": validate_every,
         "class_weight": class_weight,

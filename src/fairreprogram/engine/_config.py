@@ -61,6 +61,9 @@ class TrainConfig:
           untuned model's accuracy (epoch 0) unless the caller passes one, and for
           training from scratch without a reference it is the best accuracy seen so
           far. If no epoch meets that floor, the most accurate epoch is returned.
+          When predicting the majority class for every validation row meets the
+          floor (imbalanced labels, ``accuracy_metric="accuracy"``), training warns:
+          a run could then cut its gap by predicting that class more often.
         - ``"worst_group_accuracy"``: the highest worst-group (Z x Y) accuracy.
         - ``"accuracy"``: the highest accuracy (``accuracy_metric``).
         - ``"last"``: the last epoch.

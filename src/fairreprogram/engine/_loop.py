@@ -17,6 +17,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from fairreprogram.engine._config import Selection, TrainConfig
 from fairreprogram.engine._evaluate import predict_dataset
 from fairreprogram.engine._step import GradientSync, StepLosses, adversary_step, minmax_step
 from fairreprogram.metrics import evaluate_fairness
-from fairreprogram.utils import atomic_write_json, to_device
+from fairreprogram.utils import FairnessWarning, atomic_write_json, to_device
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -56,6 +57,13 @@ __all__ = [
 CHECKPOINT_NAME = "checkpoint.safetensors"
 HISTORY_NAME = "history.json"
 
+_FLOOR_ADMITS_CONSTANT = (
+    "the selection floor on validation accuracy ({floor:.4f}: the reference {ref:.4f} minus "
+    "max_accuracy_drop={drop:g}) is met by predicting class {cls} for every row ({share:.4f} of the "
+    "validation labels), so the 'min_bias' rule may choose a run that cuts its gap by predicting that "
+    "class more often. Expected a floor the constant classifier cannot meet: consider "
+    "accuracy_metric='balanced_accuracy' (with class_weight='balanced'), or a smaller max_accuracy_drop."
+)
 _CONFIG_MISMATCH = (
     "output_dir={path} holds a checkpoint of a run with a different configuration "
     "(differing options: {diff}); use another output directory, or resume=False to start over."
@@ -389,7 +397,42 @@ class _Run:
                 self.progress.reference_accuracy = self.progress.history[0]["val"][
                     self.config.accuracy_metric
                 ]
+        self.check_floor()
         self.save()
+
+    def check_floor(self) -> None:
+        """Warn when predicting the majority class meets the ``min_bias`` accuracy floor.
+
+        On imbalanced labels a run can then keep its accuracy while cutting its gap by
+        predicting the majority class more often; only a floor on balanced accuracy
+        rules that out.
+        """
+        config = self.config
+        ref = self.progress.reference_accuracy
+        if (
+            ref is None
+            or Selection(config.selection) is not Selection.MIN_BIAS
+            or config.accuracy_metric != "accuracy"
+            or not self.runtime.is_main_process
+        ):
+            return
+        counts = torch.bincount(_labels(self.val_data))
+        if counts.sum() == 0:
+            return
+        share = float(counts.max() / counts.sum())
+        floor = ref - config.max_accuracy_drop
+        if share >= floor:
+            warnings.warn(
+                _FLOOR_ADMITS_CONSTANT.format(
+                    floor=floor,
+                    ref=ref,
+                    drop=config.max_accuracy_drop,
+                    cls=int(counts.argmax()),
+                    share=share,
+                ),
+                FairnessWarning,
+                stacklevel=2,
+            )
 
     def update_loss_scale(self, losses: StepLosses) -> None:
         if self.config.mixed_precision != "fp16":

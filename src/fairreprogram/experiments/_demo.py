@@ -49,14 +49,18 @@ DEMO_TRIGGER_CONFIG = TrainConfig(
     lr=0.02,
     adversary_lr=3e-3,
     adversary_warmup_epochs=2,
-    max_accuracy_drop=0.015,
+    max_accuracy_drop=0.03,
     class_weight="balanced",
+    accuracy_metric="balanced_accuracy",
 )
 """Trigger-tuning options of the demo (the criterion is set per trigger).
 
 Only about 17% of the arrests are not released, so a plain-accuracy base model
 predicts "released" for everyone (and is trivially "fair"). The base model is
-therefore trained with class-balanced loss, and the triggers keep that loss.
+therefore trained with class-balanced loss, and the triggers keep that loss. Their
+accuracy floor is on balanced accuracy too: predicting "released" for everyone scores
+about 0.83 in plain accuracy, above the base model's 0.70, so a plain floor would let
+a trigger cut its gap by flagging fewer people.
 """
 
 

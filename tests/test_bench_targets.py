@@ -118,6 +118,25 @@ def test_targets_are_computed_from_the_runs(sweep_dir):
         assert share is None or math.isnan(share) or isinstance(share, float)
 
 
+def test_bias_at_matched_balanced_accuracy_lies_on_each_methods_front(sweep_dir):
+    targets = _load()
+    runs = collect_runs(sweep_dir)
+    base = runs[(runs["method"] == "base") & (runs["seed"] == 0)].iloc[0]
+    result = targets._matched_balanced(runs, base, "equalized_odds")
+    target = base["balanced_accuracy"] - targets.MAX_DROP
+    assert result["matched_balanced_accuracy"] == pytest.approx(target)
+    full = runs[(runs["criterion"] == "equalized_odds") & (runs["tune_fraction"] == 1) & (runs["seed"] == 0)]
+    full = full[full["degenerate"] == ""]
+    assert set(result["bias_at_matched_balanced_accuracy"]) == set(full["method"])
+    for method, bias in result["bias_at_matched_balanced_accuracy"].items():
+        part = full[full["method"] == method]
+        reaching = part[part["balanced_accuracy"] >= target]
+        if reaching.empty:
+            assert math.isnan(bias)
+        else:  # on the front: no lower than its lowest gap, no higher than a run that reaches it
+            assert part["eo_gap"].min() - 1e-12 <= bias <= reaching["eo_gap"].min() + 1e-12
+
+
 def test_data_efficiency_compares_trigger_and_advpost(sweep_dir):
     targets = _load()
     runs = collect_runs(sweep_dir)

@@ -39,6 +39,12 @@ def _load():
     return module
 
 
+def _eligible(runs, base, criterion, metric, drop):
+    """Tuned full-data trigger runs of ``criterion`` whose ``metric`` is within ``drop`` of the base's."""
+    same = runs[(runs["criterion"] == criterion) & (runs["method"] == "mask_offset")]
+    return same[(same["tune_fraction"] == 1) & ~same["untuned"] & (same[metric] >= base[metric] - drop)]
+
+
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("targets-sweep")
@@ -57,12 +63,7 @@ def test_targets_are_computed_from_the_runs(sweep_dir):
     for quality in result["quality"]:
         gap, pick = quality["gap"], quality["chosen_on_val"]
         # Candidates: tuned full-data trigger runs within the floor on validation.
-        same = runs[(runs["criterion"] == quality["criterion"]) & (runs["method"] == "mask_offset")]
-        eligible = same[
-            (same["tune_fraction"] == 1)
-            & ~same["untuned"]
-            & (same["val_accuracy"] >= base["val_accuracy"] - targets.MAX_DROP)
-        ]
+        eligible = _eligible(runs, base, quality["criterion"], "val_accuracy", targets.MAX_DROP)
         if pick is None:
             assert eligible.empty and quality["verdict"] == "not yet measurable"
             continue
@@ -96,12 +97,7 @@ def test_targets_are_computed_from_the_runs(sweep_dir):
         assert quality["floor_admits_constant"] == (majority >= base["accuracy"] - targets.MAX_DROP)
         # The balanced pick: the lowest validation gap under a balanced-accuracy floor.
         gap, pick = quality["gap"], quality["chosen_on_val_balanced"]
-        same = runs[(runs["criterion"] == quality["criterion"]) & (runs["method"] == "mask_offset")]
-        eligible = same[
-            (same["tune_fraction"] == 1)
-            & ~same["untuned"]
-            & (same["val_balanced_accuracy"] >= base["val_balanced_accuracy"] - targets.MAX_DROP)
-        ]
+        eligible = _eligible(runs, base, quality["criterion"], "val_balanced_accuracy", targets.MAX_DROP)
         if pick is None:
             assert eligible.empty
         else:

@@ -40,6 +40,10 @@ bootstrap resamples, for 95% intervals of its gaps, and each chosen run (and eac
 efficiency run) is compared with its seed's base model: every resample scores both on
 the same rows, so the interval is that of the change itself (on CelebA the EO gap rests
 on 44 blond men in the test split, and separate intervals overlap widely).
+
+With ``--shift`` each of those runs is also set against its base model with the decision
+threshold moved so that it flags as many test rows as the run (its top-scored rows): a
+trigger that cuts a gap only by flagging fewer rows does no better than that threshold.
 """
 
 from __future__ import annotations
@@ -50,9 +54,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from fairreprogram.engine import compare_probabilities, evaluate_model, predict_dataset
+from fairreprogram.engine import compare_probabilities, evaluate_probabilities, group_labels, predict_dataset
 from fairreprogram.experiments import (
     BASELINE_METHODS,
     SWEEP_NAME,
@@ -64,6 +69,7 @@ from fairreprogram.experiments import (
     transfer_summary,
 )
 from fairreprogram.experiments._trials import TRANSFER_NAME, base_dir
+from fairreprogram.metrics import evaluate_fairness
 from fairreprogram.models import ReprogrammedModel
 from fairreprogram.triggers import Trigger
 from fairreprogram.utils import atomic_write_json, atomic_write_text, read_json
@@ -107,6 +113,7 @@ PICK_LABELS = {
 }
 TRANSFER_SHARE = 0.70
 CHANGE_KEYS = ("accuracy", "dp_gap", "eo_gap", "fpr_gap")  # paired changes that --bootstrap reports
+SHIFT_KEYS = ("accuracy", "balanced_accuracy", "selection_rate", "dp_gap", "eo_gap", "fpr_gap")
 
 
 def _verdict(ok: bool | None) -> str:
@@ -331,33 +338,50 @@ def _model(sweep: Path, task: Any, row: pd.Series) -> Any:
     return None  # threshold rules and the like: no model to evaluate again
 
 
-def _bootstrap(sweep: Path, runs: pd.DataFrame, base_id: str, names: list[str], n: int) -> dict[str, Any]:
+class _TestSplit:
+    """The sweep's test split, and each model's predictions on it, made at most once."""
+
+    def __init__(self, sweep: Path, runs: pd.DataFrame) -> None:
+        self.sweep = sweep
+        self.task = build_task(read_json(sweep / SWEEP_NAME)["config"]["data"])
+        self.test = self.task.dataset("test")
+        self.table = runs.set_index("run_id")
+        self._predicted: dict[str, Any] = {}
+
+    def base(self, seed: int) -> tuple[Any, Any, Any]:
+        """``(probs, y, z)`` of seed ``seed``'s base model."""
+        key = f"base-s{seed}"
+        if key not in self._predicted:
+            model = self.task.load_base(base_dir(self.sweep, seed) / "model")
+            self._predicted[key] = predict_dataset(model, self.test)
+        return self._predicted[key]
+
+    def run(self, name: str) -> tuple[Any, Any, Any] | None:
+        """``(probs, y, z)`` of run ``name``'s deployed model (``None``: no model to run)."""
+        if name not in self._predicted:
+            model = _model(self.sweep, self.task, self.table.loc[name])
+            self._predicted[name] = None if model is None else predict_dataset(model, self.test)
+        return self._predicted[name]
+
+
+def _bootstrap(split: _TestSplit, base_id: str, names: list[str], n: int) -> dict[str, Any]:
     """95% intervals of the base model's test gaps, and paired intervals of each run's change.
 
     Each of the ``n`` resamples of the test rows scores the base model and the run on the
     same rows, so the interval is that of the change itself: two separate intervals that
     overlap do not show that a change is noise.
     """
-    task = build_task(read_json(sweep / SWEEP_NAME)["config"]["data"])
-    test = task.dataset("test")
-    table = runs.set_index("run_id")
-    base = _model(sweep, task, table.loc[base_id])
-    alone = evaluate_model(base, test, group_names=task.group_names, n_bootstrap=n, random_state=0)
-    base_probs: dict[int, Any] = {}  # seed -> its base model's test probabilities, predicted once
+    groups = split.task.group_names
+    seed = int(split.table.loc[base_id, "seed"])
+    alone = evaluate_probabilities(*split.base(seed), group_names=groups, n_bootstrap=n, random_state=0)
     changes = {}
     for name in names:
-        model = _model(sweep, task, table.loc[name])
-        if model is None:
+        predicted = split.run(name)
+        if predicted is None:
             continue
-        seed = int(table.loc[name, "seed"])
-        if seed not in base_probs:
-            same = seed == int(table.loc[base_id, "seed"])
-            reference = base if same else task.load_base(base_dir(sweep, seed) / "model")
-            base_probs[seed] = predict_dataset(reference, test)[0]
-        probs, y, z = predict_dataset(model, test)
-        result = compare_probabilities(
-            base_probs[seed], probs, y, z, group_names=task.group_names, n_bootstrap=n, random_state=0
-        )
+        probs, y, z = predicted
+        before = split.base(int(split.table.loc[name, "seed"]))[0]
+        result = compare_probabilities(before, probs, y, z, group_names=groups, n_bootstrap=n, random_state=0)
         changes[name] = {
             key: {
                 "change": result.difference[key],
@@ -374,7 +398,39 @@ def _bootstrap(sweep: Path, runs: pd.DataFrame, base_id: str, names: list[str], 
     }
 
 
-def check(profile: str, sweep: Path, *, bootstrap: int = 0) -> dict[str, Any]:
+def _shifted_base(split: _TestSplit, names: list[str]) -> dict[str, Any]:
+    """Each run against its base model with the threshold moved to flag as many test rows.
+
+    A trigger that cuts a gap by flagging fewer (or more) rows may do no more than a
+    higher (or lower) threshold on the base model. The base's top-``m`` scores are
+    flagged, ``m`` the number of rows the run flags, and both are scored alike.
+    """
+    out = {}
+    for name in names:
+        predicted = split.run(name)
+        if predicted is None or predicted[0].shape[1] != 2:
+            continue
+        probs, y, z = predicted
+        flagged = int((probs.argmax(axis=1) == 1).sum())
+        score = split.base(int(split.table.loc[name, "seed"]))[0][:, 1]
+        shifted = np.zeros(len(score), dtype=int)
+        shifted[np.argsort(-score, kind="stable")[:flagged]] = 1
+        base_at_rate = evaluate_fairness(
+            y_true=y,
+            y_pred=shifted,
+            sensitive_features=group_labels(z, split.task.group_names),
+            y_score=score,
+        ).overall
+        run = evaluate_probabilities(probs, y, z, group_names=split.task.group_names).overall
+        out[name] = {
+            "flagged": flagged,
+            "run": {k: float(run[k]) for k in SHIFT_KEYS},
+            "shifted_base": {k: float(base_at_rate[k]) for k in SHIFT_KEYS},
+        }
+    return out
+
+
+def check(profile: str, sweep: Path, *, bootstrap: int = 0, shift: bool = False) -> dict[str, Any]:
     spec = PROFILES[profile]
     runs = collect_runs(sweep)
     summary = summarize(runs)  # its base_seeds: the seeds the trials ran on
@@ -405,11 +461,15 @@ def check(profile: str, sweep: Path, *, bootstrap: int = 0) -> dict[str, Any]:
             "verdict": _verdict(bool(len(better)) if len(triggers) else None),
         }
     out["speed"] = _speed(Path(spec["speed"])) if spec["speed"] else None
-    if bootstrap:
+    if bootstrap or shift:
         chosen_keys = ("chosen_on_val", "chosen_on_val_balanced")
         picked = {q[k]["run"] for q in out["quality"] for k in chosen_keys if q[k]}
         picked |= {row["run"] for row in out["data_efficiency"]["runs"].values()}
-        out["bootstrap"] = _bootstrap(sweep, runs, str(base["run_id"]), sorted(picked), bootstrap)
+        split = _TestSplit(sweep, runs)
+        if bootstrap:
+            out["bootstrap"] = _bootstrap(split, str(base["run_id"]), sorted(picked), bootstrap)
+        if shift:
+            out["shifted_base"] = _shifted_base(split, sorted(picked))
     return out
 
 
@@ -502,6 +562,13 @@ def _extra_lines(result: dict[str, Any]) -> list[str]:
                 for c in (keys[k] for k in CHANGE_KEYS)
             ]
             lines.append(f"| {run} | " + " | ".join(cells) + " |")
+    if result.get("shifted_base"):
+        lines += ["", "## Against the base model's threshold moved to flag as many test rows", ""]
+        header = " | ".join(f"{k} (run / shifted base)" for k in SHIFT_KEYS)
+        lines += [f"| run | rows flagged | {header} |", "|---|---|" + "---|" * len(SHIFT_KEYS)]
+        for run, row in result["shifted_base"].items():
+            cells = [f"{row['run'][k]:.4f} / {row['shifted_base'][k]:.4f}" for k in SHIFT_KEYS]
+            lines.append(f"| {run} | {row['flagged']} | " + " | ".join(cells) + " |")
     if result.get("speed"):
         lines += ["", "## Speed (from the speed benchmark)", "", f"{result['speed']}"]
     return lines
@@ -552,12 +619,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("profile", choices=sorted(PROFILES))
     parser.add_argument("sweep", type=Path, help="the sweep directory")
     parser.add_argument("--bootstrap", type=int, default=0, help="resamples for test-gap intervals (0: none)")
+    parser.add_argument(
+        "--shift",
+        action="store_true",
+        help="also score each chosen run against its base model thresholded to flag as many test rows",
+    )
     args = parser.parse_args(argv)
     if args.bootstrap < 0:
         parser.error(
             f"--bootstrap={args.bootstrap} is negative; expected 0 (no intervals) or a count of resamples"
         )
-    result = check(args.profile, args.sweep, bootstrap=args.bootstrap)
+    result = check(args.profile, args.sweep, bootstrap=args.bootstrap, shift=args.shift)
     atomic_write_json(args.sweep / "targets.json", result)
     atomic_write_text(args.sweep / "targets.md", to_markdown(result))
     print(to_markdown(result))

@@ -157,7 +157,8 @@ def test_bootstrap_gives_base_intervals_and_paired_changes(sweep_dir):
     boot = result["bootstrap"]
     assert boot["base"] == "base-s0" and {"dp_gap", "eo_gap"} <= set(boot["base_intervals"])
     assert all(0 <= low <= high <= 1 for low, high in boot["base_intervals"].values())
-    chosen = {q["chosen_on_val"]["run"] for q in result["quality"] if q["chosen_on_val"]}
+    keys = ("chosen_on_val", "chosen_on_val_balanced")
+    chosen = {q[k]["run"] for q in result["quality"] for k in keys if q[k]}
     assert set(boot["changes"]) == chosen  # this sweep has no 1% runs
     runs = collect_runs(sweep_dir).set_index("run_id")
     base = runs.loc["base-s0"]
@@ -176,6 +177,25 @@ def test_bootstrap_gives_base_intervals_and_paired_changes(sweep_dir):
     assert "paired" in (sweep_dir / "targets.md").read_text()
     with pytest.raises(SystemExit):
         targets.main(["celeba", str(sweep_dir), "--bootstrap", "-1"])
+
+
+def test_shift_sets_each_run_against_its_base_model_flagging_as_many_rows(sweep_dir):
+    targets = _load()
+    assert targets.main(["celeba", str(sweep_dir), "--shift"]) == 0
+    result = json.loads((sweep_dir / "targets.json").read_text())
+    shifted = result["shifted_base"]
+    assert shifted and "bootstrap" not in result
+    runs = collect_runs(sweep_dir).set_index("run_id")
+    for name, row in shifted.items():
+        test = json.loads((Path(runs.loc[name, "path"]) / "metrics.json").read_text())["test"]["overall"]
+        assert row["run"]["eo_gap"] == pytest.approx(test["eo_gap"])  # the run as its sweep scored it
+        assert row["flagged"] == round(test["selection_rate"] * test["n"])
+        assert row["shifted_base"]["selection_rate"] == pytest.approx(row["run"]["selection_rate"])
+    assert "threshold moved" in (sweep_dir / "targets.md").read_text()
+    # The base model against itself: its own top-m rows are its own predictions.
+    split = targets._TestSplit(sweep_dir, collect_runs(sweep_dir))
+    itself = targets._shifted_base(split, ["base-s0"])["base-s0"]
+    assert itself["shifted_base"] == pytest.approx(itself["run"])
 
 
 def test_the_second_celeba_task_checks_quality_only(sweep_dir):

@@ -13,6 +13,7 @@ from fairreprogram.engine import (
     compare_models,
     compare_probabilities,
     evaluate_model,
+    evaluate_probabilities,
     predict_dataset,
     train,
 )
@@ -201,6 +202,7 @@ def test_comparing_predictions_made_once_equals_comparing_the_models(task):
     again = compare_probabilities(probs_before, probs_after, y, z, n_bootstrap=50, group_names=["a", "b"])
     assert again.to_dict() == result.to_dict()
     assert result.before == pytest.approx(evaluate_model(task.base, task.test).overall)
+    assert evaluate_probabilities(probs_after, y, z).overall == pytest.approx(result.after)
     assert result.difference["accuracy"] != 0.0  # the trigger did change the predictions
     bad_shape = r"probs_after has shape \(600, 3\), but probs_before has \(600, 2\)"
     with pytest.raises(ValueError, match=bad_shape):

@@ -8,6 +8,8 @@ from fairreprogram.engine._evaluate import (
     compare_models,
     compare_probabilities,
     evaluate_model,
+    evaluate_probabilities,
+    group_labels,
     predict_dataset,
 )
 from fairreprogram.engine._loop import CHECKPOINT_NAME, HISTORY_NAME, Runtime, TrainingResult, train
@@ -38,6 +40,8 @@ __all__ = [
     "compare_models",
     "compare_probabilities",
     "evaluate_model",
+    "evaluate_probabilities",
+    "group_labels",
     "infer_num_groups",
     "iterate_batches",
     "minmax_step",

@@ -15,7 +15,14 @@ from fairreprogram.engine._batches import ShardedBatchSampler, dataset_lengths, 
 from fairreprogram.metrics import FairnessComparison, FairnessEvaluation, compare_fairness, evaluate_fairness
 from fairreprogram.utils import as_class_logits, to_device
 
-__all__ = ["compare_models", "compare_probabilities", "evaluate_model", "predict_dataset"]
+__all__ = [
+    "compare_models",
+    "compare_probabilities",
+    "evaluate_model",
+    "evaluate_probabilities",
+    "group_labels",
+    "predict_dataset",
+]
 
 
 @torch.no_grad()
@@ -73,19 +80,37 @@ def evaluate_model(
 ) -> FairnessEvaluation:
     """Evaluate accuracy and fairness of ``model`` on a ``(x, y, z)`` dataset."""
     probs, y, z = predict_dataset(model, dataset, batch_size=batch_size, device=device)
-    groups = _group_labels(z, group_names)
-    score = _scores(probs)
+    return evaluate_probabilities(
+        probs, y, z, group_names=group_names, n_bootstrap=n_bootstrap, random_state=random_state
+    )
+
+
+def evaluate_probabilities(
+    probs: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    *,
+    group_names: list[str] | None = None,
+    n_bootstrap: int = 0,
+    random_state: int | None = 0,
+) -> FairnessEvaluation:
+    """:func:`evaluate_model` on predictions already made by :func:`predict_dataset`.
+
+    ``probs`` are ``(n, C)`` class probabilities; the prediction is their argmax, and
+    ``z`` holds integer sensitive codes, named by ``group_names`` when given.
+    """
     return evaluate_fairness(
         y_true=y,
         y_pred=probs.argmax(axis=1),
-        sensitive_features=groups,
-        y_score=score,
+        sensitive_features=group_labels(z, group_names),
+        y_score=_scores(probs),
         n_bootstrap=n_bootstrap,
         random_state=random_state,
     )
 
 
-def _group_labels(z: np.ndarray, group_names: list[str] | None) -> np.ndarray:
+def group_labels(z: np.ndarray, group_names: list[str] | None) -> np.ndarray:
+    """The group name of every integer sensitive code in ``z`` (``z`` itself without names)."""
     return np.asarray(group_names, dtype=object)[z] if group_names is not None else z
 
 
@@ -150,7 +175,7 @@ def compare_probabilities(
         y_true=y,
         y_pred_before=probs_before.argmax(axis=1),
         y_pred_after=probs_after.argmax(axis=1),
-        sensitive_features=_group_labels(z, group_names),
+        sensitive_features=group_labels(z, group_names),
         y_score_before=_scores(probs_before),
         y_score_after=_scores(probs_after),
         n_bootstrap=n_bootstrap,

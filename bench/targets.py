@@ -41,9 +41,10 @@ efficiency run) is compared with its seed's base model: every resample scores bo
 the same rows, so the interval is that of the change itself (on CelebA the EO gap rests
 on 44 blond men in the test split, and separate intervals overlap widely).
 
-With ``--shift`` each of those runs is also set against its base model with the decision
-threshold moved so that it flags as many test rows as the run (its top-scored rows): a
-trigger that cuts a gap only by flagging fewer rows does no better than that threshold.
+With ``--shift`` every trigger, AdvPost and AdvIn run of the first seed is set against its
+base model with the decision threshold moved so that it flags as many test rows as the
+run (its top-scored rows): a trigger that cuts a gap only by flagging fewer rows does no
+better than that threshold. Each run is predicted once (on Gab about 40 s a run).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ PICK_LABELS = {
 }
 TRANSFER_SHARE = 0.70
 CHANGE_KEYS = ("accuracy", "dp_gap", "eo_gap", "fpr_gap")  # paired changes that --bootstrap reports
+NOT_SHIFTED = ("base", "erm", "threshold", "transfer_target")  # no model of their own to set against
 SHIFT_KEYS = ("accuracy", "balanced_accuracy", "selection_rate", "dp_gap", "eo_gap", "fpr_gap")
 
 
@@ -468,8 +470,9 @@ def check(profile: str, sweep: Path, *, bootstrap: int = 0, shift: bool = False)
         split = _TestSplit(sweep, runs)
         if bootstrap:
             out["bootstrap"] = _bootstrap(split, str(base["run_id"]), sorted(picked), bootstrap)
-        if shift:
-            out["shifted_base"] = _shifted_base(split, sorted(picked))
+        if shift:  # every model of the base seed that is not the base model itself
+            own = runs[(runs["seed"] == base["seed"]) & ~runs["method"].isin(NOT_SHIFTED)]
+            out["shifted_base"] = _shifted_base(split, sorted(own["run_id"]))
     return out
 
 

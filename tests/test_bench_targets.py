@@ -184,8 +184,10 @@ def test_shift_sets_each_run_against_its_base_model_flagging_as_many_rows(sweep_
     assert targets.main(["celeba", str(sweep_dir), "--shift"]) == 0
     result = json.loads((sweep_dir / "targets.json").read_text())
     shifted = result["shifted_base"]
-    assert shifted and "bootstrap" not in result
+    assert "bootstrap" not in result
     runs = collect_runs(sweep_dir).set_index("run_id")
+    own = runs[(runs["seed"] == 0) & runs["method"].isin(["mask_offset", "advpost"])]
+    assert set(shifted) == set(own.index)  # every trigger and AdvPost run of seed 0
     for name, row in shifted.items():
         test = json.loads((Path(runs.loc[name, "path"]) / "metrics.json").read_text())["test"]["overall"]
         assert row["run"]["eo_gap"] == pytest.approx(test["eo_gap"])  # the run as its sweep scored it

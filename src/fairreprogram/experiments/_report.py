@@ -263,8 +263,9 @@ def _comparison_section(summary: Mapping[str, Any], drop: float) -> _Section:
             fronts.rows.append([method, points or "none (every configuration degenerate)"])
         section.table(table)
         section.table(fronts)
-    constant = summary.get("base", {}).get("majority_accuracy", math.nan)
-    matched = min((summary[c.short]["matched_accuracy"] for c in Criterion), default=math.nan)
+    base = summary.get("base", {})
+    constant = base.get("majority_accuracy", math.nan)
+    matched = base.get("accuracy", math.nan) - drop
     if constant >= matched:  # False when either is NaN
         section.text(
             f"Predicting the most frequent class for every test row scores accuracy {_num(constant)} "

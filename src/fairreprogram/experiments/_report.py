@@ -263,9 +263,8 @@ def _comparison_section(summary: Mapping[str, Any], drop: float) -> _Section:
             fronts.rows.append([method, points or "none (every configuration degenerate)"])
         section.table(table)
         section.table(fronts)
-    base = summary.get("base", {})
-    constant = base.get("majority_accuracy", math.nan)
-    matched = base.get("accuracy", math.nan) - drop
+    constant = summary.get("base", {}).get("majority_accuracy", math.nan)
+    matched = summary[Criterion.EQUALIZED_ODDS.short]["matched_accuracy"]  # the same for every criterion
     if constant >= matched:  # False when either is NaN
         section.text(
             f"Predicting the most frequent class for every test row scores accuracy {_num(constant)} "

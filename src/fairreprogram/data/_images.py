@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from fairreprogram.data._splits import SPLIT_NAMES, SplitFractions, stratified_assignment
+from fairreprogram.data._splits import SPLIT_NAMES, FourSplits, SplitFractions, stratified_assignment
 from fairreprogram.utils import check_positive_int
 
 __all__ = [
@@ -373,7 +373,7 @@ class ImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
 
 
 @dataclass(eq=False)
-class ImageData:
+class ImageData(FourSplits[ImageDataset]):
     """Four image splits of one data set and how they were made.
 
     Attributes
@@ -412,24 +412,9 @@ class ImageData:
         )
 
     @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.class_names)
-
-    @property
-    def num_groups(self) -> int:
-        """Number of sensitive groups."""
-        return len(self.group_names)
-
-    @property
     def image_shape(self) -> tuple[int, int, int]:
         """``(C, H, W)`` of one image."""
         return self.train.image_shape
-
-    @property
-    def splits(self) -> dict[str, ImageDataset]:
-        """The four splits keyed by name, in protocol order."""
-        return {name: getattr(self, name) for name in SPLIT_NAMES}
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{name}={len(split)}" for name, split in self.splits.items())

@@ -10,15 +10,46 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["SPLIT_NAMES", "SplitFractions", "TabularSplit", "stratified_assignment"]
+__all__ = ["SPLIT_NAMES", "FourSplits", "SplitFractions", "TabularSplit", "stratified_assignment"]
 
 #: Split names in protocol order.
 SPLIT_NAMES: tuple[str, ...] = ("train", "tune", "val", "test")
+
+SplitT = TypeVar("SplitT")
+
+
+class FourSplits(Generic[SplitT]):
+    """What the tabular, image and text data classes share: four named splits, classes and groups.
+
+    A subclass is a dataclass with the fields ``train``, ``tune``, ``val`` and ``test``
+    (of type ``SplitT``) and ``class_names`` and ``group_names``.
+    """
+
+    class_names: list[str]
+    group_names: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    @property
+    def num_groups(self) -> int:
+        """Number of sensitive groups."""
+        return len(self.group_names)
+
+    @property
+    def splits(self) -> dict[str, SplitT]:
+        """The four splits keyed by name, in protocol order."""
+        found: dict[str, Any] = {name: getattr(self, name) for name in SPLIT_NAMES}
+        return found
+
 
 _FRACTION_RANGE = "SplitFractions.{field}={value!r} is not valid; expected a number strictly between 0 and 1."
 _FRACTION_SUM = (

@@ -20,6 +20,7 @@ from fairreprogram.data._preprocess import (
 )
 from fairreprogram.data._splits import (
     SPLIT_NAMES,
+    FourSplits,
     SplitFractions,
     TabularSplit,
     stratified_assignment,
@@ -68,7 +69,7 @@ _FILE_NOT_FOUND = "{argument}={path!r}: no such file; expected {expected}."
 
 
 @dataclass(eq=False)
-class TabularData:
+class TabularData(FourSplits[TabularSplit]):
     """Four encoded splits of one tabular data set and how they were made.
 
     Attributes
@@ -113,21 +114,6 @@ class TabularData:
     def num_features(self) -> int:
         """Number of encoded input features."""
         return len(self.feature_names)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.class_names)
-
-    @property
-    def num_groups(self) -> int:
-        """Number of sensitive groups."""
-        return len(self.group_names)
-
-    @property
-    def splits(self) -> dict[str, TabularSplit]:
-        """The four splits keyed by name, in protocol order."""
-        return {name: getattr(self, name) for name in SPLIT_NAMES}
 
     def summary(self) -> dict[str, Any]:
         """Return sizes and label rates per split and group (JSON-ready).

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 
 from fairreprogram.data._images import CACHE_DIR_ENV, _carve_tune
 from fairreprogram.data._preprocess import _MISSING_COLUMNS
-from fairreprogram.data._splits import SPLIT_NAMES, SplitFractions, stratified_assignment
+from fairreprogram.data._splits import SPLIT_NAMES, FourSplits, SplitFractions, stratified_assignment
 from fairreprogram.data._tabular import _encode_groups, _encode_labels
 from fairreprogram.utils import atomic_path, check_positive_int
 
@@ -674,7 +674,7 @@ AnyTextDataset = TextDataset | TokenizedTextDataset
 
 
 @dataclass(eq=False)
-class TextData:
+class TextData(FourSplits[AnyTextDataset]):
     """Four text splits of one data set and how they were made.
 
     Attributes
@@ -704,21 +704,6 @@ class TextData:
     target: str
     sensitive: list[str]
     spec: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.class_names)
-
-    @property
-    def num_groups(self) -> int:
-        """Number of sensitive groups."""
-        return len(self.group_names)
-
-    @property
-    def splits(self) -> dict[str, AnyTextDataset]:
-        """The four splits keyed by name, in protocol order."""
-        return {name: getattr(self, name) for name in SPLIT_NAMES}
 
     @property
     def tokenized(self) -> bool:

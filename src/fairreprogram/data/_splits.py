@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -47,8 +47,7 @@ class FourSplits(Generic[SplitT]):
     @property
     def splits(self) -> dict[str, SplitT]:
         """The four splits keyed by name, in protocol order."""
-        found: dict[str, Any] = {name: getattr(self, name) for name in SPLIT_NAMES}
-        return found
+        return {name: getattr(self, name) for name in SPLIT_NAMES}
 
 
 _FRACTION_RANGE = "SplitFractions.{field}={value!r} is not valid; expected a number strictly between 0 and 1."

@@ -17,6 +17,9 @@ from fairreprogram.engine import (
     predict_dataset,
     train,
 )
+from fairreprogram.engine._batches import dataset_column
+from fairreprogram.engine._loop import balanced_class_weights
+from fairreprogram.engine._reprogrammer import infer_num_groups
 from fairreprogram.models import MLPClassifier, ReprogrammedModel
 from fairreprogram.triggers import MaskOffsetTrigger
 from fairreprogram.utils import FairnessWarning
@@ -228,6 +231,39 @@ def test_warns_when_the_accuracy_floor_admits_the_majority_class(task):
         Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), **quick).fit(
             task.tune, task.val, progress=False
         )
+
+
+class _BatchOnly(torch.utils.data.Dataset):
+    """A dataset that serves whole batches only (``batch(indices)``), as cached datasets may."""
+
+    def __init__(self, tensors):
+        self.x, self.y, self.z = tensors
+
+    def __len__(self):
+        return len(self.y)
+
+    def batch(self, rows):
+        index = torch.as_tensor(rows, dtype=torch.long)
+        return self.x[index], self.y[index], self.z[index]
+
+
+def test_datasets_that_serve_only_batches_get_the_floor_check_and_class_weights(task):
+    x, y, z = task.val.tensors
+    keep = torch.cat([torch.nonzero(y == 0).flatten(), torch.nonzero(y == 1).flatten()[:10]])
+    skewed = torch.utils.data.Subset(_BatchOnly((x, y, z)), keep.tolist())  # read through a Subset
+    tune = _BatchOnly(task.tune.tensors)
+    with pytest.raises(NotImplementedError):
+        _ = tune[0]  # no per-row access: every read must go through batch()
+    assert infer_num_groups(tune) == infer_num_groups(task.tune) == 2
+    as_tensors = torch.utils.data.TensorDataset(x[keep], y[keep], z[keep])
+    assert torch.equal(balanced_class_weights(skewed, 2), balanced_class_weights(as_tensors, 2))
+    assert torch.equal(dataset_column(skewed, 1), y[keep])
+    quick = dict(FAST, epochs=1, class_weight="balanced")
+    message = r"is met by predicting class 0 for every row \(0\.9\d+ of the validation labels\)"
+    with pytest.warns(FairnessWarning, match=message):
+        reprogrammer = Reprogrammer(_copy(task.base), MaskOffsetTrigger(num_features=6), **quick)
+        reprogrammer.fit(tune, skewed, progress=False)
+    assert reprogrammer.result_ is not None and len(reprogrammer.result_.history) == 2
 
 
 def test_bad_inputs(task):

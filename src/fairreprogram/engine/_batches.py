@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
-__all__ = ["ShardedBatchSampler", "dataset_lengths", "iterate_batches", "num_batches"]
+__all__ = ["ShardedBatchSampler", "dataset_column", "dataset_lengths", "iterate_batches", "num_batches"]
 
+_COLUMN_BATCH = 1024  # rows per batch when a whole label or group column is read
 _LENGTHS = "lengths has {found} entries; expected one per example ({n})."
 
 
@@ -93,6 +94,19 @@ def dataset_lengths(dataset: Dataset[Any]) -> np.ndarray | None:
         return None
     lengths = np.asarray(lengths, dtype=np.int64)
     return lengths if rows is None else lengths[rows]
+
+
+def dataset_column(dataset: Dataset[Any], position: int) -> torch.Tensor:
+    """Column ``position`` (1: the labels, 2: the groups) of a ``(x, y, z)`` dataset, in row order.
+
+    Read through :func:`iterate_batches`, so that a dataset that serves only whole
+    batches (``batch(indices)``), or a ``Subset`` of one, is read as the engine reads it.
+    """
+    sampler = ShardedBatchSampler(len(dataset), batch_size=_COLUMN_BATCH, shuffle=False)  # type: ignore[arg-type]
+    parts = [
+        torch.as_tensor(batch[position]).long().reshape(-1) for batch in iterate_batches(dataset, sampler)
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 
 def num_batches(n: int, batch_size: int, world_size: int = 1) -> int:

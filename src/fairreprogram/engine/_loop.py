@@ -27,13 +27,14 @@ import torch
 import torch.distributed as dist
 from accelerate import PartialState
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from fairreprogram._version import __version__
 from fairreprogram.engine._adversary import Adversary
 from fairreprogram.engine._batches import (
     ShardedBatchSampler,
+    dataset_column,
     dataset_lengths,
     iterate_batches,
     num_batches,
@@ -416,7 +417,7 @@ class _Run:
             or not self.runtime.is_main_process
         ):
             return
-        counts = torch.bincount(_labels(self.val_data))
+        counts = torch.bincount(dataset_column(self.val_data, 1))
         if counts.sum() == 0:
             return
         share = float(counts.max() / counts.sum())
@@ -451,15 +452,9 @@ class _Run:
     class_weights: torch.Tensor | None = None
 
 
-def _labels(dataset: Dataset[Any]) -> torch.Tensor:
-    if isinstance(dataset, TensorDataset):
-        return dataset.tensors[1].long()
-    return torch.as_tensor([int(dataset[i][1]) for i in range(len(dataset))])  # type: ignore[arg-type]
-
-
 def balanced_class_weights(dataset: Dataset[Any], num_classes: int) -> torch.Tensor:
     """Per-class weights ``n / (C * n_c)`` of the labels of a ``(x, y, z)`` dataset."""
-    counts = torch.bincount(_labels(dataset), minlength=num_classes).float()
+    counts = torch.bincount(dataset_column(dataset, 1), minlength=num_classes).float()
     return counts.sum() / (num_classes * counts.clamp(min=1))
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 
-from fairreprogram.engine._batches import ShardedBatchSampler, iterate_batches
+from fairreprogram.engine._batches import ShardedBatchSampler, dataset_column, iterate_batches
 from fairreprogram.engine._config import TrainConfig
 from fairreprogram.engine._evaluate import evaluate_model
 from fairreprogram.engine._loop import TrainingResult, train
@@ -43,15 +43,12 @@ def sample_input(dataset: Dataset[Any], name: str = "dataset") -> Any:
 def infer_num_groups(dataset: Dataset[Any]) -> int:
     """Number of sensitive groups (``max(z) + 1``) of a ``(x, y, z)`` dataset.
 
-    Tensor datasets are read directly; other datasets may expose ``num_groups``,
-    otherwise every example is visited once.
+    A dataset that exposes ``num_groups`` is taken at its word; any other is read
+    once, a batch at a time.
     """
-    if isinstance(dataset, TensorDataset):
-        z = dataset.tensors[2]
-    elif hasattr(dataset, "num_groups"):
+    if hasattr(dataset, "num_groups"):
         return int(dataset.num_groups)
-    else:
-        z = torch.as_tensor([int(dataset[i][2]) for i in range(len(dataset))])  # type: ignore[arg-type]
+    z = dataset_column(dataset, 2)
     values = torch.unique(z).tolist()
     if len(values) < 2:
         raise ValueError(_SINGLE_GROUP.format(k=len(values), values=values))
